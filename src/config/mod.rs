@@ -1,0 +1,288 @@
+//! The service's configuration: `config.ini` read raw (`raw`), then validated into the typed
+//! `Config` below (`validate`), with every problem reported at once by section and key.
+
+mod raw;
+mod render;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+pub use render::render_effective;
+pub use validate::ConfigError;
+
+/// The environment variable that overrides `[database] password`.
+pub const PASSWORD_ENV: &str = "MONITOR_DB_PASSWORD";
+/// The environment variable that names the config file when `-c` is not given.
+pub const CONFIG_ENV: &str = "MONITOR_SERVICE_CONFIG";
+/// Where the config lives when neither `-c` nor `MONITOR_SERVICE_CONFIG` says otherwise.
+pub const DEFAULT_CONFIG_PATH: &str = "/opt/monitor_service/config.ini";
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub path: PathBuf,
+    pub database: DatabaseConfig,
+    pub monitor: MonitorConfig,
+    pub logging: LoggingConfig,
+    pub health: HealthConfig,
+    /// `[process.default]` merged over the built-in defaults: used for processes of `PROCESE`
+    /// that have no section of their own (when `allow_unconfigured`), and as the base of every
+    /// `[process.NAME]`.
+    pub default_process: ProcessConfig,
+    /// `[process.NAME]` sections, by NAME, each already merged over `default_process`.
+    pub processes: BTreeMap<String, ProcessConfig>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`, with `MONITOR_DB_PASSWORD` taken from `env`.
+    pub fn load(path: &Path, password_override: Option<String>) -> Result<Config, ConfigError> {
+        validate::load(path, password_override)
+    }
+
+    /// Validates INI text (no file-permission check), for tests and `check-config` on stdin.
+    pub fn from_ini_text(
+        path: &Path,
+        text: &str,
+        password_override: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        validate::from_text(path, text, password_override)
+    }
+
+    /// The settings for the process called `name` on this host: its own section, or the
+    /// default section when unconfigured processes are allowed. `None` when the process is not
+    /// this host's to handle.
+    pub fn process(&self, name: &str) -> Option<ProcessConfig> {
+        match self.processes.get(name) {
+            Some(process) if process.runs_on(&self.monitor.host) => Some(process.clone()),
+            Some(_) => None,
+            None if self.monitor.allow_unconfigured => Some(self.default_process.named(name)),
+            None => None,
+        }
+    }
+}
+
+/// A password that never shows in Debug or Display output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The password itself, for the one place that needs it: the connect options.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"********\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub host: String,
+    pub port: u16,
+    pub socket: Option<PathBuf>,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub database: String,
+    pub connect_timeout: Duration,
+    /// The deadline of every statement the service sends.
+    pub query_timeout: Duration,
+    pub max_connections: u32,
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    /// This machine's name in the shared tables (`RESTART_EVENTS.host`, `PROCESS_STATS.host`).
+    pub host: String,
+    pub check_interval: Duration,
+    pub max_restart_failures: u32,
+    pub circuit_reset_time: Duration,
+    pub max_parallel_restarts: usize,
+    /// `None` when `stats_interval = 0`.
+    pub stats_interval: Option<Duration>,
+    pub stats_retention: Duration,
+    /// `None` when `heartbeat_interval = 0`.
+    pub heartbeat_interval: Option<Duration>,
+    pub auto_alarm: bool,
+    pub dead_after: u32,
+    pub http_listen: Option<SocketAddr>,
+    pub allow_unconfigured: bool,
+    pub lock_file: PathBuf,
+    /// How long running restarts may go on after SIGTERM before the service exits anyway.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggingConfig {
+    /// `None` when `log_file` is empty: log to stderr only.
+    pub log_file: Option<PathBuf>,
+    /// A tracing filter directive such as `info` or `monitor_service=debug`.
+    pub level: String,
+    pub stderr: bool,
+    /// Rotate when the live file would exceed this many bytes (`max_log_size` is in KB).
+    pub max_log_bytes: u64,
+    pub log_files_to_keep: u32,
+}
+
+/// Weights and bounds of the health score (`health-score-design-review.md`).
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    pub window: Duration,
+    pub restart_weight: f64,
+    pub response_weight: f64,
+    pub memory_weight: f64,
+    pub availability_weight: f64,
+    /// Response time at or below this many heartbeat intervals scores 1.
+    pub response_good: f64,
+    /// Response time at or above this many heartbeat intervals scores 0.
+    pub response_bad: f64,
+    pub memory_good_pct: f64,
+    pub memory_bad_pct: f64,
+    pub threshold: f64,
+    pub on_low_health_command: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartStrategy {
+    /// `systemctl restart <service_name>`.
+    Service,
+    /// Stop the process group, then spawn `start_command` detached.
+    Process,
+    /// `Service`, then `Process` when the service restart or its health check fails.
+    Auto,
+}
+
+impl RestartStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartStrategy::Service => "service",
+            RestartStrategy::Process => "process",
+            RestartStrategy::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for RestartStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a process is recognised in the process table.
+#[derive(Debug, Clone)]
+pub enum ProcessMatch {
+    /// The base name of argv\[0\] or of the executable equals the process name (`pgrep -x`,
+    /// but on the whole name rather than the kernel's 15-character `comm`).
+    Name,
+    /// `match`: a regex searched in the whole command line, arguments joined by spaces.
+    CommandLine(Regex),
+    /// `match.N`: regexes searched in argument N; all must match.
+    Arguments(Vec<(usize, Regex)>),
+}
+
+/// Everything the service needs to know to watch and restart one process.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    /// The name in `PROCESE.process_name` and in `[process.NAME]`.
+    pub name: String,
+    pub restart_strategy: RestartStrategy,
+    pub pre_restart_command: Option<String>,
+    pub health_check_command: Option<String>,
+    pub health_check_timeout: Duration,
+    pub restart_delay: Duration,
+    pub max_attempts: u32,
+    /// The systemd unit; `None` means the process name.
+    pub service_name: Option<String>,
+    pub start_command: Option<String>,
+    pub stop_timeout: Duration,
+    /// The deadline of `pre_restart_command` and of `systemctl restart`.
+    pub command_timeout: Duration,
+    pub matcher: ProcessMatch,
+    pub required: bool,
+    pub depends_on: Vec<String>,
+    /// `None` means every host.
+    pub hosts: Option<Vec<String>>,
+}
+
+impl ProcessConfig {
+    /// The systemd unit that the `service` strategy restarts.
+    pub fn service_name(&self) -> &str {
+        self.service_name.as_deref().unwrap_or(&self.name)
+    }
+
+    /// Whether this process is watched on the host called `host`.
+    pub fn runs_on(&self, host: &str) -> bool {
+        self.hosts
+            .as_ref()
+            .is_none_or(|hosts| hosts.iter().any(|h| h == host))
+    }
+
+    /// This configuration applied to another process name (the default section's use).
+    pub fn named(&self, name: &str) -> ProcessConfig {
+        ProcessConfig {
+            name: name.to_owned(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether a process name may be acted on: `^[A-Za-z0-9@._:-]{1,100}$`, not starting with `-`.
+/// Names from the database that fail this are never passed to a command.
+pub fn is_valid_process_name(name: &str) -> bool {
+    (1..=100).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@._:-".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_names_follow_the_contract_pattern() {
+        for good in ["nginx", "a", "my-app_2", "user@host", "svc:1", "x.y", &"a".repeat(100)] {
+            assert!(is_valid_process_name(good), "{good} should be valid");
+        }
+        for bad in [
+            "",
+            "-rf",
+            "x; touch FILE",
+            "$(id)",
+            "`id`",
+            "a b",
+            "ü",
+            &"a".repeat(101),
+            "a\nb",
+        ] {
+            assert!(!is_valid_process_name(bad), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2".into());
+        assert_eq!(format!("{secret:?} {secret}"), "\"********\" ********");
+    }
+}

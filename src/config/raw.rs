@@ -1,0 +1,1 @@
+//! Reading `config.ini` into raw strings, escapes off.

@@ -1,0 +1,9 @@
+//! monitor_service keeps critical processes alive, with a MySQL/MariaDB database as its control
+//! plane: it polls `STATUS_PROCESS` for alarms, restarts each process by its strategy behind a
+//! circuit breaker, verifies the restart with a health check and clears the alarm with a note.
+//!
+//! `ARCHITECTURE.md` at the top of the repository describes the tasks and who owns what.
+
+pub mod command;
+pub mod config;
+pub mod process;

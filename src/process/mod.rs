@@ -1,0 +1,1 @@
+//! Finding, stopping and starting processes.
