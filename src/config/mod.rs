@@ -262,7 +262,15 @@ mod tests {
 
     #[test]
     fn process_names_follow_the_contract_pattern() {
-        for good in ["nginx", "a", "my-app_2", "user@host", "svc:1", "x.y", &"a".repeat(100)] {
+        for good in [
+            "nginx",
+            "a",
+            "my-app_2",
+            "user@host",
+            "svc:1",
+            "x.y",
+            &"a".repeat(100),
+        ] {
             assert!(is_valid_process_name(good), "{good} should be valid");
         }
         for bad in [

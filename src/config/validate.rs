@@ -1,8 +1,1004 @@
-//! Raw INI to typed `Config`.
-use std::path::Path;
-use super::Config;
+//! Stage two of reading `config.ini`: the raw sections of `raw` become the typed `Config`.
+//!
+//! Every problem is collected with its section and key before anything is returned, so that an
+//! operator fixes a broken file in one pass instead of one restart per mistake. A missing key
+//! takes its default; a key that is present but wrong is a problem, never silently a default.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::fs::File;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::raw::{self, RawConfig};
+use super::{
+    Config, DatabaseConfig, HealthConfig, LoggingConfig, MonitorConfig, ProcessConfig,
+    ProcessMatch, RestartStrategy, Secret, is_valid_process_name,
+};
+
+/// Everything wrong with a config file, one problem per line when displayed:
+/// `PATH: [section] key: why`, `PATH: [section]: why`, `PATH:LINE: why` or `PATH: why`.
 #[derive(Debug, thiserror::Error)]
-#[error("config")]
-pub struct ConfigError;
-pub(super) fn load(_path: &Path, _password: Option<String>) -> Result<Config, ConfigError> { todo!() }
-pub(super) fn from_text(_path: &Path, _text: &str, _password: Option<String>) -> Result<Config, ConfigError> { todo!() }
+#[error("{}", render_all(.path, .problems))]
+pub struct ConfigError {
+    path: PathBuf,
+    problems: Vec<Problem>,
+}
+
+impl ConfigError {
+    fn new(path: &Path, problems: Vec<Problem>) -> ConfigError {
+        let path = path.to_owned();
+        ConfigError { path, problems }
+    }
+
+    /// The file the problems are about.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The problems, one printable line each, in the order they were found.
+    pub fn lines(&self) -> Vec<String> {
+        self.problems.iter().map(|p| p.render(&self.path)).collect()
+    }
+}
+
+fn render_all(path: &Path, problems: &[Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| p.render(path)).collect();
+    lines.join("\n")
+}
+
+/// One thing wrong with the file, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Problem {
+    place: Place,
+    why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    File,
+    Line(usize),
+    Section(String),
+    Key(String, String),
+}
+
+impl Problem {
+    pub(super) fn file(why: String) -> Problem {
+        let place = Place::File;
+        Problem { place, why }
+    }
+
+    pub(super) fn line(number: usize, why: String) -> Problem {
+        let place = Place::Line(number);
+        Problem { place, why }
+    }
+
+    pub(super) fn section(section: &str, why: String) -> Problem {
+        let place = Place::Section(section.to_owned());
+        Problem { place, why }
+    }
+
+    pub(super) fn key(section: &str, key: &str, why: String) -> Problem {
+        let place = Place::Key(section.to_owned(), key.to_owned());
+        Problem { place, why }
+    }
+
+    pub(super) fn render(&self, path: &Path) -> String {
+        let (path, why) = (path.display(), &self.why);
+        match &self.place {
+            Place::File => format!("{path}: {why}"),
+            Place::Line(number) => format!("{path}:{number}: {why}"),
+            Place::Section(section) => format!("{path}: [{section}]: {why}"),
+            Place::Key(section, key) => format!("{path}: [{section}] {key}: {why}"),
+        }
+    }
+}
+
+/// Reads and validates the file at `path`, refusing it when it holds a password that group or
+/// others could read (monit refuses its rc file for the same reason).
+pub(super) fn load(path: &Path, password_override: Option<String>) -> Result<Config, ConfigError> {
+    let refuse = |problems| ConfigError::new(path, problems);
+    let (text, mode) = read(path).map_err(|why| refuse(vec![Problem::file(why)]))?;
+    let raw = raw::parse(&text).map_err(refuse)?;
+    let mut problems = Vec::new();
+    let holds_password = raw
+        .get("database", "password")
+        .is_some_and(|password| !password.is_empty());
+    if holds_password && mode & 0o077 != 0 {
+        problems.push(Problem::file(format!(
+            "holds a password but group or others may access it (mode {:04o}): run chmod 600 {}",
+            mode & 0o7777,
+            path.display()
+        )));
+    }
+    build(path, &raw, password_override, problems)
+}
+
+/// Validates INI text as if read from `path`, without looking at the file itself.
+pub(super) fn from_text(
+    path: &Path,
+    text: &str,
+    password_override: Option<String>,
+) -> Result<Config, ConfigError> {
+    let raw = raw::parse(text).map_err(|problems| ConfigError::new(path, problems))?;
+    build(path, &raw, password_override, Vec::new())
+}
+
+/// The text and permission bits of the file, both from one open so they describe the same file.
+fn read(path: &Path) -> Result<(String, u32), String> {
+    let cannot = |error: std::io::Error| format!("cannot read: {error}");
+    let mut file = File::open(path).map_err(cannot)?;
+    let mode = file.metadata().map_err(cannot)?.permissions().mode();
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(cannot)?;
+    Ok((text, mode))
+}
+
+const FIXED_SECTIONS: [&str; 4] = ["database", "monitor", "logging", "health"];
+const DEFAULT_PROCESS_SECTION: &str = "process.default";
+const PROCESS_PREFIX: &str = "process.";
+
+fn build(
+    path: &Path,
+    raw: &RawConfig,
+    password_override: Option<String>,
+    mut problems: Vec<Problem>,
+) -> Result<Config, ConfigError> {
+    problems.extend(raw.problems.iter().cloned());
+    let named = process_sections(raw, &mut problems);
+    let known: BTreeSet<&str> = named.iter().map(|(name, _)| *name).collect();
+    let problems = &mut problems;
+    let database = read_section(raw, "database", problems, |f| {
+        read_database(f, password_override)
+    });
+    let monitor = read_section(raw, "monitor", problems, read_monitor);
+    let logging = read_section(raw, "logging", problems, read_logging);
+    let health = read_section(raw, "health", problems, read_health);
+    let builtin = builtin_process();
+    let default_process = read_section(raw, DEFAULT_PROCESS_SECTION, problems, |f| {
+        read_process(f, &builtin, ProcessKind::Default, &known)
+    });
+    let mut processes = BTreeMap::new();
+    for (name, section) in named {
+        let mut fields = Fields::new(&section.name, &section.entries, problems);
+        let kind = ProcessKind::Named(name);
+        let process = read_process(&mut fields, &default_process, kind, &known);
+        fields.finish();
+        processes.insert(name.to_owned(), process);
+    }
+    check_dependency_cycles(&processes, problems);
+    if !problems.is_empty() {
+        return Err(ConfigError::new(path, std::mem::take(problems)));
+    }
+    Ok(Config {
+        path: path.to_owned(),
+        database,
+        monitor,
+        logging,
+        health,
+        default_process,
+        processes,
+    })
+}
+
+/// The `[process.NAME]` sections with a valid NAME; every other unexpected section is a problem.
+fn process_sections<'a>(
+    raw: &'a RawConfig,
+    problems: &mut Vec<Problem>,
+) -> Vec<(&'a str, &'a raw::RawSection)> {
+    let mut named = Vec::new();
+    for section in &raw.sections {
+        let name = section.name.as_str();
+        if FIXED_SECTIONS.contains(&name) || name == DEFAULT_PROCESS_SECTION {
+            continue;
+        }
+        match name.strip_prefix(PROCESS_PREFIX) {
+            Some(process) if is_valid_process_name(process) => named.push((process, section)),
+            Some(process) => problems.push(Problem::section(
+                name,
+                format!(
+                    "\"{process}\" is not a valid process name (letters, digits and @._:- only, \
+                     at most 100, not starting with -)"
+                ),
+            )),
+            None => problems.push(Problem::section(name, "unknown section".into())),
+        }
+    }
+    named
+}
+
+fn read_section<T>(
+    raw: &RawConfig,
+    name: &str,
+    problems: &mut Vec<Problem>,
+    read: impl FnOnce(&mut Fields<'_>) -> T,
+) -> T {
+    let mut fields = Fields::new(name, raw.entries(name), problems);
+    let value = read(&mut fields);
+    fields.finish();
+    value
+}
+
+fn seconds(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn read_database(fields: &mut Fields<'_>, password_override: Option<String>) -> DatabaseConfig {
+    let in_file = fields.optional("password", &None);
+    // An empty MONITOR_DB_PASSWORD counts as unset, as `${VAR:-...}` would in a shell script.
+    let password = password_override.filter(|p| !p.is_empty()).or(in_file);
+    DatabaseConfig {
+        host: fields.text("host", "localhost"),
+        port: fields.whole("port", 3306, 1, Some(u16::MAX)),
+        socket: fields.optional("socket", &None).map(PathBuf::from),
+        user: fields.text("user", "root"),
+        password: password.map(Secret::new),
+        database: fields.text("database", "v_process_monitor"),
+        connect_timeout: fields.seconds("connect_timeout", seconds(5), Span::Positive),
+        query_timeout: fields.seconds("query_timeout", seconds(10), Span::Positive),
+        max_connections: fields.whole("max_connections", 4, 1, Some(100)),
+        auto_migrate: fields.boolean("auto_migrate", true),
+    }
+}
+
+fn read_monitor(fields: &mut Fields<'_>) -> MonitorConfig {
+    MonitorConfig {
+        host: read_host(fields),
+        check_interval: fields.seconds("check_interval", seconds(300), Span::Positive),
+        max_restart_failures: fields.whole("max_restart_failures", 3, 1, None),
+        circuit_reset_time: fields.seconds("circuit_reset_time", seconds(1800), Span::Any),
+        max_parallel_restarts: fields.whole("max_parallel_restarts", 4, 1, None),
+        stats_interval: fields.seconds_or_off("stats_interval", Some(seconds(10))),
+        stats_retention: fields.seconds("stats_retention", seconds(14400), Span::Positive),
+        heartbeat_interval: fields.seconds_or_off("heartbeat_interval", Some(seconds(10))),
+        auto_alarm: fields.boolean("auto_alarm", false),
+        dead_after: fields.whole("dead_after", 3, 1, None),
+        http_listen: fields.value("http_listen", None, parse_listen),
+        allow_unconfigured: fields.boolean("allow_unconfigured", true),
+        lock_file: PathBuf::from(fields.text("lock_file", "/run/monitor_service.lock")),
+        shutdown_grace: fields.seconds("shutdown_grace", seconds(30), Span::Any),
+    }
+}
+
+/// `host`, or the system hostname when it is missing or empty.
+fn read_host(fields: &mut Fields<'_>) -> String {
+    match fields.take("host") {
+        Some(host) if !host.is_empty() => host.to_owned(),
+        _ => system_hostname().unwrap_or_else(|why| {
+            fields.fail("host", format!("{why}; set it here"));
+            String::new()
+        }),
+    }
+}
+
+fn system_hostname() -> Result<String, String> {
+    let name = nix::unistd::gethostname()
+        .map_err(|error| format!("cannot read the system hostname: {error}"))?;
+    name.into_string()
+        .map_err(|_| "the system hostname is not UTF-8".to_owned())
+}
+
+fn read_logging(fields: &mut Fields<'_>) -> LoggingConfig {
+    let default_file = Some("/var/log/monitor_service.log".to_owned());
+    let max_log_kb: u64 = fields.whole("max_log_size", 5120, 1, Some(u64::MAX / 1024));
+    LoggingConfig {
+        log_file: fields
+            .optional("log_file", &default_file)
+            .map(PathBuf::from),
+        level: fields.value("level", "info".to_owned(), parse_level),
+        stderr: fields.boolean("stderr", true),
+        max_log_bytes: max_log_kb * 1024,
+        log_files_to_keep: fields.whole("log_files_to_keep", 5, 0, None),
+    }
+}
+
+fn read_health(fields: &mut Fields<'_>) -> HealthConfig {
+    let health = HealthConfig {
+        window: fields.seconds("window", seconds(30), Span::Positive),
+        restart_weight: fields.real("restart_weight", 1.0, 0.0, None),
+        response_weight: fields.real("response_weight", 1.0, 0.0, None),
+        memory_weight: fields.real("memory_weight", 1.0, 0.0, None),
+        availability_weight: fields.real("availability_weight", 1.0, 0.0, None),
+        response_good: fields.real("response_good", 1.0, 0.0, None),
+        response_bad: fields.real("response_bad", 5.0, 0.0, None),
+        memory_good_pct: fields.real("memory_good_pct", 2.0, 0.0, Some(100.0)),
+        memory_bad_pct: fields.real("memory_bad_pct", 10.0, 0.0, Some(100.0)),
+        threshold: fields.real("threshold", 0.5, 0.0, Some(1.0)),
+        on_low_health_command: fields.optional("on_low_health_command", &None),
+    };
+    let weights = [
+        health.restart_weight,
+        health.response_weight,
+        health.memory_weight,
+        health.availability_weight,
+    ];
+    if weights.iter().all(|&weight| weight <= 0.0) {
+        fields.fail_section("at least one of the weights must be above 0".into());
+    }
+    if health.response_good >= health.response_bad {
+        let why = format!("must be less than response_bad ({})", health.response_bad);
+        fields.fail("response_good", why);
+    }
+    if health.memory_good_pct >= health.memory_bad_pct {
+        let why = format!(
+            "must be less than memory_bad_pct ({})",
+            health.memory_bad_pct
+        );
+        fields.fail("memory_good_pct", why);
+    }
+    health
+}
+
+/// The settings of a process before `[process.default]` changes any of them.
+fn builtin_process() -> ProcessConfig {
+    ProcessConfig {
+        name: "default".to_owned(),
+        restart_strategy: RestartStrategy::Auto,
+        pre_restart_command: None,
+        health_check_command: Some("pgrep %s".to_owned()),
+        health_check_timeout: seconds(5),
+        restart_delay: seconds(2),
+        max_attempts: 2,
+        service_name: None,
+        start_command: None,
+        stop_timeout: seconds(10),
+        command_timeout: seconds(30),
+        matcher: ProcessMatch::Name,
+        required: true,
+        depends_on: Vec::new(),
+        hosts: None,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ProcessKind<'a> {
+    /// `[process.default]`: the base of every process, so nothing that names one process.
+    Default,
+    Named(&'a str),
+}
+
+/// One process section over `base`: a key the section leaves out keeps `base`'s value.
+fn read_process(
+    fields: &mut Fields<'_>,
+    base: &ProcessConfig,
+    kind: ProcessKind<'_>,
+    known: &BTreeSet<&str>,
+) -> ProcessConfig {
+    let (name, service_name, matcher) = match kind {
+        ProcessKind::Default => {
+            for key in ["service_name", "match"] {
+                fields.forbid(key);
+            }
+            for (key, _) in fields.take_prefixed("match.") {
+                fields.forbid_taken(key);
+            }
+            ("default", None, ProcessMatch::Name)
+        }
+        ProcessKind::Named(name) => {
+            // `None` already means the process name: one spelling per meaning.
+            let service_name = fields
+                .value("service_name", None, parse_unit)
+                .filter(|unit| unit != name);
+            (name, service_name, read_matcher(fields))
+        }
+    };
+    let process = ProcessConfig {
+        name: name.to_owned(),
+        restart_strategy: fields.value("restart_strategy", base.restart_strategy, parse_strategy),
+        pre_restart_command: fields.optional("pre_restart_command", &base.pre_restart_command),
+        health_check_command: fields.optional("health_check_command", &base.health_check_command),
+        health_check_timeout: fields.seconds(
+            "health_check_timeout",
+            base.health_check_timeout,
+            Span::Positive,
+        ),
+        restart_delay: fields.seconds("restart_delay", base.restart_delay, Span::Any),
+        max_attempts: fields.whole("max_attempts", base.max_attempts, 1, None),
+        service_name,
+        start_command: fields.optional("start_command", &base.start_command),
+        stop_timeout: fields.seconds("stop_timeout", base.stop_timeout, Span::Any),
+        command_timeout: fields.seconds("command_timeout", base.command_timeout, Span::Positive),
+        matcher,
+        required: fields.boolean("required", base.required),
+        depends_on: fields.value("depends_on", base.depends_on.clone(), parse_names),
+        hosts: fields.value("hosts", base.hosts.clone(), parse_hosts),
+    };
+    check_start_command(fields, &process, kind);
+    check_dependencies_exist(fields, &process, known);
+    process
+}
+
+/// Names in `depends_on` must have a section. Inherited names were checked in
+/// `[process.default]`, so only a section's own `depends_on` is checked here.
+fn check_dependencies_exist(
+    fields: &mut Fields<'_>,
+    process: &ProcessConfig,
+    known: &BTreeSet<&str>,
+) {
+    if !fields.has("depends_on") {
+        return;
+    }
+    for dependency in &process.depends_on {
+        if !known.contains(dependency.as_str()) {
+            let why =
+                format!("\"{dependency}\" is not a configured process (no [process.{dependency}])");
+            fields.fail("depends_on", why);
+        }
+    }
+}
+
+/// The `process` strategy has nothing to start without `start_command`. A named section that
+/// sets neither key only inherits the mistake, which `[process.default]` already reports.
+fn check_start_command(fields: &mut Fields<'_>, process: &ProcessConfig, kind: ProcessKind<'_>) {
+    let sets_either = fields.has("restart_strategy") || fields.has("start_command");
+    let reported_here = matches!(kind, ProcessKind::Default) || sets_either;
+    if process.restart_strategy == RestartStrategy::Process
+        && process.start_command.is_none()
+        && reported_here
+    {
+        fields.fail_section("restart_strategy = process needs a start_command".into());
+    }
+}
+
+/// `match` (the whole command line) or `match.N` (argument N), never both.
+fn read_matcher(fields: &mut Fields<'_>) -> ProcessMatch {
+    let whole = fields.take("match");
+    let arguments = fields.take_prefixed("match.");
+    if whole.is_some() && !arguments.is_empty() {
+        fields.fail_section("match and match.N cannot be used together".into());
+        return ProcessMatch::Name;
+    }
+    if let Some(pattern) = whole.filter(|pattern| !pattern.is_empty()) {
+        return match compile(pattern) {
+            Ok(regex) => ProcessMatch::CommandLine(regex),
+            Err(why) => {
+                fields.fail("match", why);
+                ProcessMatch::Name
+            }
+        };
+    }
+    if arguments.is_empty() {
+        return ProcessMatch::Name;
+    }
+    let mut compiled = Vec::new();
+    for (key, pattern) in arguments {
+        match parse_argument_index(key).and_then(|index| Ok((index, compile(pattern)?))) {
+            Ok(matcher) => compiled.push(matcher),
+            Err(why) => fields.fail(key, why),
+        }
+    }
+    compiled.sort_by_key(|(index, _)| *index);
+    ProcessMatch::Arguments(compiled)
+}
+
+/// Reports each process whose `depends_on` leads back to itself, with the way round.
+fn check_dependency_cycles(
+    processes: &BTreeMap<String, ProcessConfig>,
+    problems: &mut Vec<Problem>,
+) {
+    for name in processes.keys() {
+        if let Some(cycle) = dependency_cycle(processes, name) {
+            problems.push(Problem::key(
+                &format!("{PROCESS_PREFIX}{name}"),
+                "depends_on",
+                format!("depends on itself: {name} -> {}", cycle.join(" -> ")),
+            ));
+        }
+    }
+}
+
+/// The dependencies leading from `start` back to `start`, if any.
+fn dependency_cycle<'a>(
+    processes: &'a BTreeMap<String, ProcessConfig>,
+    start: &str,
+) -> Option<Vec<&'a str>> {
+    let mut path = Vec::new();
+    let mut seen = BTreeSet::new();
+    walk_dependencies(processes, start, start, &mut path, &mut seen).then_some(path)
+}
+
+fn walk_dependencies<'a>(
+    processes: &'a BTreeMap<String, ProcessConfig>,
+    start: &str,
+    current: &str,
+    path: &mut Vec<&'a str>,
+    seen: &mut BTreeSet<&'a str>,
+) -> bool {
+    let Some(process) = processes.get(current) else {
+        return false;
+    };
+    for next in &process.depends_on {
+        path.push(next);
+        if next == start
+            || (seen.insert(next) && walk_dependencies(processes, start, next, path, seen))
+        {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+/// The keys of one section, read one at a time; whatever is left unread at `finish` is unknown.
+struct Fields<'a> {
+    section: &'a str,
+    entries: &'a [(String, String)],
+    used: Vec<bool>,
+    problems: &'a mut Vec<Problem>,
+}
+
+/// Which durations may be zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Any,
+    Positive,
+}
+
+impl<'a> Fields<'a> {
+    fn new(
+        section: &'a str,
+        entries: &'a [(String, String)],
+        problems: &'a mut Vec<Problem>,
+    ) -> Fields<'a> {
+        let used = vec![false; entries.len()];
+        Fields {
+            section,
+            entries,
+            used,
+            problems,
+        }
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k == key)
+    }
+
+    fn take(&mut self, key: &str) -> Option<&'a str> {
+        let index = self.entries.iter().position(|(k, _)| k == key)?;
+        self.used[index] = true;
+        Some(self.entries[index].1.as_str())
+    }
+
+    /// Every `prefixN = value`, in file order.
+    fn take_prefixed(&mut self, prefix: &str) -> Vec<(&'a str, &'a str)> {
+        let mut taken = Vec::new();
+        for (index, (key, value)) in self.entries.iter().enumerate() {
+            if key.starts_with(prefix) {
+                self.used[index] = true;
+                taken.push((key.as_str(), value.as_str()));
+            }
+        }
+        taken
+    }
+
+    fn fail(&mut self, key: &str, why: String) {
+        self.problems.push(Problem::key(self.section, key, why));
+    }
+
+    fn fail_section(&mut self, why: String) {
+        self.problems.push(Problem::section(self.section, why));
+    }
+
+    /// A key that names a single process has no place in `[process.default]`.
+    fn forbid(&mut self, key: &str) {
+        if self.take(key).is_some() {
+            self.forbid_taken(key);
+        }
+    }
+
+    fn forbid_taken(&mut self, key: &str) {
+        let why = "only makes sense in a [process.NAME] section, for one process";
+        self.fail(key, why.to_owned());
+    }
+
+    /// The parsed value of `key`, or `default` when it is missing or wrong (wrong is reported).
+    fn value<T>(
+        &mut self,
+        key: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> T {
+        let Some(text) = self.take(key) else {
+            return default;
+        };
+        parse(text).unwrap_or_else(|why| {
+            // Other INI dialects allow trailing comments; here they are part of the value.
+            let hint = if text.contains(" ;") || text.contains(" #") {
+                " (a ; or # after the = belongs to the value: comments go on their own line)"
+            } else {
+                ""
+            };
+            self.fail(key, format!("{why}{hint}"));
+            default
+        })
+    }
+
+    /// A setting that cannot be left empty.
+    fn text(&mut self, key: &str, default: &str) -> String {
+        self.value(key, default.to_owned(), |text| match text {
+            "" => Err(format!("must not be empty (the default is {default})")),
+            text => Ok(text.to_owned()),
+        })
+    }
+
+    /// A setting where an empty value means none.
+    fn optional(&mut self, key: &str, default: &Option<String>) -> Option<String> {
+        self.value(key, default.clone(), |text| {
+            Ok((!text.is_empty()).then(|| text.to_owned()))
+        })
+    }
+
+    fn boolean(&mut self, key: &str, default: bool) -> bool {
+        self.value(key, default, parse_bool)
+    }
+
+    fn whole<T>(&mut self, key: &str, default: T, min: T, max: Option<T>) -> T
+    where
+        T: FromStr + PartialOrd + Display + Copy,
+    {
+        self.value(key, default, |text| parse_whole(text, min, max))
+    }
+
+    fn real(&mut self, key: &str, default: f64, min: f64, max: Option<f64>) -> f64 {
+        self.value(key, default, |text| parse_real(text, min, max))
+    }
+
+    fn seconds(&mut self, key: &str, default: Duration, span: Span) -> Duration {
+        self.value(key, default, |text| parse_seconds(text, span))
+    }
+
+    /// A period where 0 turns the feature off.
+    fn seconds_or_off(&mut self, key: &str, default: Option<Duration>) -> Option<Duration> {
+        self.value(key, default, |text| {
+            parse_seconds(text, Span::Any).map(|period| (!period.is_zero()).then_some(period))
+        })
+    }
+
+    fn finish(self) {
+        for ((key, _), used) in self.entries.iter().zip(&self.used) {
+            if !used {
+                let problem = Problem::key(self.section, key, "unknown key".into());
+                self.problems.push(problem);
+            }
+        }
+    }
+}
+
+fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("\"{text}\" is not a boolean (true or false)")),
+    }
+}
+
+fn parse_whole<T>(text: &str, min: T, max: Option<T>) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + Display + Copy,
+{
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("\"{text}\" is not a whole number"));
+    }
+    let bounds = match max {
+        Some(max) => format!("between {min} and {max}"),
+        None => format!("at least {min}"),
+    };
+    match text.parse::<T>() {
+        Ok(n) if n >= min && max.is_none_or(|max| n <= max) => Ok(n),
+        Err(_) if max.is_none() && !text.starts_with('-') => Err(format!("{text} is too large")),
+        _ => Err(format!("must be {bounds}, not {text}")),
+    }
+}
+
+fn parse_real(text: &str, min: f64, max: Option<f64>) -> Result<f64, String> {
+    let n = parse_finite(text).ok_or_else(|| format!("\"{text}\" is not a number"))?;
+    match max {
+        Some(max) if !(min..=max).contains(&n) => {
+            Err(format!("must be between {min} and {max}, not {text}"))
+        }
+        _ if n < min => Err(format!("must be at least {min}, not {text}")),
+        _ => Ok(n),
+    }
+}
+
+fn parse_seconds(text: &str, span: Span) -> Result<Duration, String> {
+    let n = parse_finite(text).ok_or_else(|| format!("\"{text}\" is not a number of seconds"))?;
+    if n < 0.0 {
+        return Err(format!("must be 0 or more seconds, not {text}"));
+    }
+    if span == Span::Positive && n == 0.0 {
+        return Err("must be more than 0 seconds".to_owned());
+    }
+    Duration::try_from_secs_f64(n).map_err(|_| format!("{text} seconds is too long"))
+}
+
+/// Rust also reads `inf` and `NaN` as numbers; no setting here means either.
+fn parse_finite(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+fn parse_strategy(text: &str) -> Result<RestartStrategy, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "service" => Ok(RestartStrategy::Service),
+        "process" => Ok(RestartStrategy::Process),
+        "auto" => Ok(RestartStrategy::Auto),
+        _ => Err(format!(
+            "\"{text}\" is not a restart strategy (service, process or auto)"
+        )),
+    }
+}
+
+/// `service_name`: handed to `systemctl` as one argument, so no spaces and no leading `-`.
+fn parse_unit(text: &str) -> Result<Option<String>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.starts_with('-') || text.contains(char::is_whitespace) {
+        return Err(format!(
+            "\"{text}\" is not a unit name (no spaces, not starting with -)"
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+fn parse_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let address = text
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not an address and port like 127.0.0.1:9187"))?;
+    Ok(Some(address))
+}
+
+/// A log level, or a tracing filter such as `info,monitor_service=debug`.
+fn parse_level(text: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    if text.is_empty() {
+        return Err("must not be empty (the default is info)".to_owned());
+    }
+    // tracing reads a bare unknown word as a target name: `warning` would log nothing at all.
+    for directive in text.split(',').map(str::trim) {
+        let bare = !directive.is_empty() && !directive.contains(['=', '[']);
+        let level = LEVELS.iter().any(|l| directive.eq_ignore_ascii_case(l))
+            || matches!(directive, "0" | "1" | "2" | "3" | "4" | "5");
+        if bare && !level {
+            return Err(format!(
+                "\"{directive}\" is not a level (off, error, warn, info, debug or trace)"
+            ));
+        }
+    }
+    match tracing_subscriber::EnvFilter::try_new(text) {
+        Ok(_) => Ok(text.to_owned()),
+        Err(error) => Err(format!("\"{text}\" is not a log filter: {error}")),
+    }
+}
+
+/// A comma or space separated list.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_names(text: &str) -> Result<Vec<String>, String> {
+    let names = split_list(text);
+    match names.iter().find(|name| !is_valid_process_name(name)) {
+        Some(bad) => Err(format!("\"{bad}\" is not a valid process name")),
+        None => Ok(names),
+    }
+}
+
+/// `hosts`: empty means every host.
+fn parse_hosts(text: &str) -> Result<Option<Vec<String>>, String> {
+    let hosts = split_list(text);
+    Ok((!hosts.is_empty()).then_some(hosts))
+}
+
+/// The N of `match.N`, an argument number.
+fn parse_argument_index(key: &str) -> Result<usize, String> {
+    let digits = key.strip_prefix("match.").unwrap_or(key);
+    let index = if digits.bytes().all(|b| b.is_ascii_digit()) {
+        digits.parse().ok()
+    } else {
+        None
+    };
+    index.ok_or_else(|| "N in match.N must be an argument number: 0, 1, 2...".to_owned())
+}
+
+/// A regex, with the reason of a refusal kept on one line.
+fn compile(pattern: &str) -> Result<Regex, String> {
+    Regex::new(pattern).map_err(|error| {
+        let text = error.to_string();
+        let reason = text
+            .lines()
+            .find_map(|line| line.strip_prefix("error: "))
+            .map_or_else(
+                || text.split_whitespace().collect::<Vec<_>>().join(" "),
+                str::to_owned,
+            );
+        format!("invalid regex: {reason}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_render_as_one_line_with_file_section_and_key() {
+        let path = Path::new("/etc/m.ini");
+        let rendered = [
+            Problem::file("whole file".into()),
+            Problem::line(7, "bad line".into()),
+            Problem::section("health", "bad section".into()),
+            Problem::key("monitor", "dead_after", "bad key".into()),
+        ]
+        .map(|problem| problem.render(path));
+        assert_eq!(
+            rendered,
+            [
+                "/etc/m.ini: whole file",
+                "/etc/m.ini:7: bad line",
+                "/etc/m.ini: [health]: bad section",
+                "/etc/m.ini: [monitor] dead_after: bad key",
+            ]
+        );
+    }
+
+    #[test]
+    fn booleans_take_the_usual_spellings_in_any_case() {
+        for yes in ["true", "YES", "On", "1"] {
+            assert_eq!(parse_bool(yes), Ok(true));
+        }
+        for no in ["false", "No", "OFF", "0"] {
+            assert_eq!(parse_bool(no), Ok(false));
+        }
+        assert_eq!(
+            parse_bool("maybe"),
+            Err("\"maybe\" is not a boolean (true or false)".into())
+        );
+    }
+
+    #[test]
+    fn whole_numbers_are_checked_against_their_bounds() {
+        assert_eq!(parse_whole::<u32>("4", 1, Some(100)), Ok(4));
+        assert_eq!(
+            parse_whole::<u32>("0", 1, Some(100)),
+            Err("must be between 1 and 100, not 0".into())
+        );
+        assert_eq!(
+            parse_whole::<u32>("-1", 0, None),
+            Err("must be at least 0, not -1".into())
+        );
+        assert_eq!(
+            parse_whole::<u32>("99999999999", 1, None),
+            Err("99999999999 is too large".into())
+        );
+        assert_eq!(
+            parse_whole::<u32>("4.5", 1, None),
+            Err("\"4.5\" is not a whole number".into())
+        );
+        assert_eq!(
+            parse_whole::<u16>("70000", 1, Some(u16::MAX)),
+            Err("must be between 1 and 65535, not 70000".into())
+        );
+    }
+
+    #[test]
+    fn seconds_may_be_fractional_but_never_negative_or_infinite() {
+        assert_eq!(
+            parse_seconds("0.5", Span::Positive),
+            Ok(Duration::from_millis(500))
+        );
+        assert_eq!(parse_seconds("0", Span::Any), Ok(Duration::ZERO));
+        assert_eq!(
+            parse_seconds("0", Span::Positive),
+            Err("must be more than 0 seconds".into())
+        );
+        assert_eq!(
+            parse_seconds("-1", Span::Any),
+            Err("must be 0 or more seconds, not -1".into())
+        );
+        for garbage in ["inf", "NaN", "5s", ""] {
+            assert_eq!(
+                parse_seconds(garbage, Span::Any),
+                Err(format!("\"{garbage}\" is not a number of seconds"))
+            );
+        }
+        assert_eq!(
+            parse_seconds("1e300", Span::Any),
+            Err("1e300 seconds is too long".into())
+        );
+    }
+
+    #[test]
+    fn real_numbers_respect_their_range() {
+        assert_eq!(parse_real("0.75", 0.0, Some(1.0)), Ok(0.75));
+        assert_eq!(
+            parse_real("1.5", 0.0, Some(1.0)),
+            Err("must be between 0 and 1, not 1.5".into())
+        );
+        assert_eq!(
+            parse_real("-2", 0.0, None),
+            Err("must be at least 0, not -2".into())
+        );
+        assert_eq!(
+            parse_real("x", 0.0, None),
+            Err("\"x\" is not a number".into())
+        );
+    }
+
+    #[test]
+    fn log_levels_are_levels_or_filters_but_not_unknown_words() {
+        for good in [
+            "info",
+            "DEBUG",
+            "warn,monitor_service=trace",
+            "monitor_service=debug",
+        ] {
+            assert_eq!(parse_level(good), Ok(good.to_owned()));
+        }
+        assert_eq!(
+            parse_level("warning"),
+            Err("\"warning\" is not a level (off, error, warn, info, debug or trace)".into())
+        );
+        assert!(parse_level("=x").is_err());
+        assert!(parse_level("").is_err());
+    }
+
+    #[test]
+    fn lists_split_on_commas_and_spaces() {
+        assert_eq!(split_list(" a, b  c,,d "), ["a", "b", "c", "d"]);
+        assert_eq!(parse_hosts(" , "), Ok(None));
+        assert_eq!(
+            parse_names("db, $(id)"),
+            Err("\"$(id)\" is not a valid process name".into())
+        );
+    }
+
+    #[test]
+    fn argument_numbers_are_plain_digits() {
+        assert_eq!(parse_argument_index("match.0"), Ok(0));
+        assert_eq!(parse_argument_index("match.12"), Ok(12));
+        for bad in ["match.", "match.x", "match.+1", "match.-1"] {
+            assert!(parse_argument_index(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regex_errors_fit_on_one_line() {
+        let why = compile(r"\d+(").expect_err("unclosed group");
+        assert_eq!(why, "invalid regex: unclosed group");
+    }
+
+    fn depending(pairs: &[(&str, &[&str])]) -> BTreeMap<String, ProcessConfig> {
+        pairs
+            .iter()
+            .map(|(name, deps)| {
+                let mut process = builtin_process().named(name);
+                process.depends_on = deps.iter().map(|d| (*d).to_owned()).collect();
+                ((*name).to_owned(), process)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dependency_cycles_are_found_with_their_way_round() {
+        let processes = depending(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"]), ("d", &["a"])]);
+        assert_eq!(dependency_cycle(&processes, "a"), Some(vec!["b", "c", "a"]));
+        assert_eq!(dependency_cycle(&processes, "d"), None);
+        let itself = depending(&[("a", &["a"])]);
+        assert_eq!(dependency_cycle(&itself, "a"), Some(vec!["a"]));
+        let chain = depending(&[("a", &["b", "c"]), ("b", &["c"]), ("c", &[])]);
+        assert_eq!(dependency_cycle(&chain, "a"), None);
+    }
+}
