@@ -1,0 +1,420 @@
+//! Running commands with real child processes: outcomes, deadlines, process groups, reaping,
+//! environment scrubbing and detached start commands.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use monitor_service::command::{
+    CommandFailure, CommandOutcome, Program, run, run_until_success, spawn_detached,
+};
+
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Polls `condition` until it holds or `limit` has passed; returns whether it held.
+async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn shell<'a>(text: &'a str, name: &'a str) -> Program<'a> {
+    Program::Shell { text, name }
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+fn path_text(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
+}
+
+/// The state letter of `/proc/PID/stat`, or `None` when the process does not exist.
+fn state_of(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.trim_start().chars().next()
+}
+
+/// Gone: not existing, or a zombie (dead, waiting for a parent that is not us).
+fn is_gone(pid: i32) -> bool {
+    matches!(state_of(pid), None | Some('Z' | 'X'))
+}
+
+/// Reads a PID that a shell wrote to `file`, waiting for it to appear.
+async fn read_pid(file: &Path) -> i32 {
+    let mut pid = None;
+    let appeared = wait_until(DEADLINE, || {
+        pid = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok());
+        pid.is_some()
+    })
+    .await;
+    assert!(appeared, "{} was never written", file.display());
+    pid.expect("a PID")
+}
+
+#[tokio::test]
+async fn a_command_that_exits_zero_succeeds() {
+    assert_eq!(
+        run(shell("true", "x"), DEADLINE).await,
+        CommandOutcome::Success
+    );
+    let args = ["-c", "exit 0"];
+    let exec = Program::Exec {
+        program: "sh",
+        args: &args,
+    };
+    assert_eq!(run(exec, DEADLINE).await, CommandOutcome::Success);
+}
+
+#[tokio::test]
+async fn a_failure_carries_the_exit_code_and_the_first_stderr_line() {
+    let outcome = run(
+        shell("echo >&2; echo 'it broke' >&2; echo more >&2; exit 3", "x"),
+        DEADLINE,
+    )
+    .await;
+    let expected = CommandFailure::Exit {
+        code: 3,
+        stderr: "it broke".into(),
+    };
+    assert_eq!(outcome, CommandOutcome::Failed(expected));
+    assert_eq!(outcome.to_string(), "exit 3: it broke");
+}
+
+#[tokio::test]
+async fn a_command_killed_by_a_signal_names_the_signal() {
+    let outcome = run(shell("kill -SEGV $$", "x"), DEADLINE).await;
+    assert_eq!(outcome.to_string(), "killed by SIGSEGV");
+}
+
+#[tokio::test]
+async fn a_missing_command_is_reported_as_not_found() {
+    let outcome = run(shell("no-such-command-xyz %s", "x"), DEADLINE).await;
+    assert_eq!(
+        outcome,
+        CommandOutcome::Failed(CommandFailure::NotFound("no-such-command-xyz".into()))
+    );
+    let missing = Program::Exec {
+        program: "no-such-program-xyz",
+        args: &[],
+    };
+    let outcome = run(missing, DEADLINE).await;
+    assert_eq!(
+        outcome.to_string(),
+        "command not found: no-such-program-xyz"
+    );
+}
+
+#[tokio::test]
+async fn the_name_reaches_the_command_as_its_first_argument() {
+    let dir = temp_dir();
+    let out = dir.path().join("out");
+    let text = format!("echo %s > {}", path_text(&out));
+    assert_eq!(
+        run(shell(&text, "my name"), DEADLINE).await,
+        CommandOutcome::Success
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("the output file"),
+        "my name\n"
+    );
+}
+
+#[tokio::test]
+async fn names_holding_shell_text_never_execute_anything() {
+    let dir = temp_dir();
+    let file = dir.path().join("FILE");
+    let file = path_text(&file);
+    let names = [
+        format!("x; touch {file}"),
+        format!("$(touch {file})"),
+        format!("`touch {file}`"),
+        format!("-x || touch {file}"),
+        format!("\"; touch {file}; \""),
+        format!("' ; touch {file} ; '"),
+    ];
+    for name in &names {
+        // `test -n` sees the name as one word; unquoted expansion would also be split only.
+        for text in ["test -n %s", "echo %s >/dev/null", "[ %s = x ] || true"] {
+            let outcome = run(shell(text, name), DEADLINE).await;
+            assert_eq!(outcome, CommandOutcome::Success, "{text} with {name}");
+        }
+    }
+    assert!(
+        !Path::new(file).exists(),
+        "a name was executed as shell text"
+    );
+}
+
+#[tokio::test]
+async fn health_check_that_hangs_times_out_and_kills_its_group() {
+    let dir = temp_dir();
+    let pid_file = dir.path().join("pid");
+    let text = format!("sleep 60 & echo $! > {}; sleep 60", path_text(&pid_file));
+    let started = Instant::now();
+    let outcome = run(shell(&text, "x"), Duration::from_millis(300)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome.to_string(), "timed out after 300ms");
+    let grandchild = read_pid(&pid_file).await;
+    assert!(
+        wait_until(DEADLINE, || is_gone(grandchild)).await,
+        "grandchild {grandchild} survived"
+    );
+}
+
+#[tokio::test]
+async fn a_grandchild_holding_stderr_open_does_not_delay_an_exited_command() {
+    let dir = temp_dir();
+    let pid_file = dir.path().join("pid");
+    let child_file = dir.path().join("child");
+    // The background sleep inherits stderr and keeps the pipe open after the shell exits.
+    let text = format!(
+        "echo $$ > {}; sleep 60 & echo $! > {}; echo 'left running' >&2; exit 4",
+        path_text(&child_file),
+        path_text(&pid_file)
+    );
+    let started = Instant::now();
+    let outcome = run(shell(&text, "x"), DEADLINE).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome.to_string(), "exit 4: left running");
+    let grandchild = read_pid(&pid_file).await;
+    assert!(
+        wait_until(DEADLINE, || is_gone(grandchild)).await,
+        "grandchild {grandchild} survived"
+    );
+    // The shell itself was reaped by `run`: no zombie is left behind.
+    let child = read_pid(&child_file).await;
+    assert_eq!(state_of(child), None, "the command {child} was not reaped");
+}
+
+#[tokio::test]
+async fn a_hanging_command_whose_grandchild_holds_stderr_returns_at_the_deadline() {
+    let dir = temp_dir();
+    let pid_file = dir.path().join("pid");
+    let child_file = dir.path().join("child");
+    let text = format!(
+        "echo $$ > {}; (sleep 60 & echo $! > {}); exec sleep 60",
+        path_text(&child_file),
+        path_text(&pid_file)
+    );
+    let started = Instant::now();
+    let outcome = run(shell(&text, "x"), Duration::from_millis(300)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        outcome,
+        CommandOutcome::Failed(CommandFailure::Timeout(Duration::from_millis(300)))
+    );
+    let grandchild = read_pid(&pid_file).await;
+    assert!(
+        wait_until(DEADLINE, || is_gone(grandchild)).await,
+        "grandchild {grandchild} survived"
+    );
+    let child = read_pid(&child_file).await;
+    assert_eq!(state_of(child), None, "the command {child} was not reaped");
+}
+
+#[tokio::test]
+async fn a_command_abandoned_by_its_caller_is_killed_with_its_group() {
+    let dir = temp_dir();
+    let pid_file = dir.path().join("pid");
+    let text = format!("sleep 60 & echo $! > {}; sleep 60", path_text(&pid_file));
+    let command = run(shell(&text, "x"), DEADLINE);
+    let gave_up = tokio::time::timeout(Duration::from_millis(300), command).await;
+    assert!(gave_up.is_err(), "the command finished: {gave_up:?}");
+    let grandchild = read_pid(&pid_file).await;
+    assert!(
+        wait_until(DEADLINE, || is_gone(grandchild)).await,
+        "grandchild {grandchild} survived"
+    );
+}
+
+/// Sets secrets and systemd variables in this test process. Other tests running at the same
+/// time see them too, which is harmless: every child environment is scrubbed.
+#[allow(unsafe_code)]
+fn set_inherited_secrets() {
+    // SAFETY: the tests in this binary read the environment only through std (whose Command
+    // takes the environment lock) and call no C code that reads it while this runs.
+    unsafe {
+        std::env::set_var("NOTIFY_SOCKET", "/run/systemd/notify");
+        std::env::set_var("WATCHDOG_USEC", "1000000");
+        std::env::set_var("MONITOR_DB_PASSWORD", "hunter2");
+        std::env::set_var("MONITOR_TEST_KEPT", "kept");
+    }
+}
+
+fn scrubbed(environment: &str) {
+    assert!(
+        environment.contains("MONITOR_TEST_KEPT=kept"),
+        "{environment}"
+    );
+    for secret in [
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "MONITOR_DB_PASSWORD",
+        "hunter2",
+    ] {
+        assert!(!environment.contains(secret), "{secret} reached a child");
+    }
+}
+
+#[tokio::test]
+async fn commands_never_see_the_notify_socket_or_the_database_password() {
+    set_inherited_secrets();
+    let dir = temp_dir();
+    let out = dir.path().join("env");
+    let text = format!("env > {}", path_text(&out));
+    assert_eq!(
+        run(shell(&text, "x"), DEADLINE).await,
+        CommandOutcome::Success
+    );
+    scrubbed(&std::fs::read_to_string(&out).expect("the output file"));
+}
+
+#[tokio::test]
+async fn run_until_success_retries_until_the_check_passes() {
+    let dir = temp_dir();
+    let file = dir.path().join("ready");
+    let creator_file = file.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        std::fs::write(creator_file, "").expect("the ready file");
+    });
+    let text = format!("test -e {}", path_text(&file));
+    let check = run_until_success(shell(&text, "x"), DEADLINE).await;
+    assert_eq!(check.outcome, CommandOutcome::Success);
+    assert!(check.attempts > 1, "succeeded at once: {check:?}");
+}
+
+#[tokio::test]
+async fn run_until_success_gives_the_last_failure_at_the_deadline() {
+    let check = run_until_success(
+        shell("echo nope >&2; exit 1", "x"),
+        Duration::from_millis(300),
+    )
+    .await;
+    assert_eq!(check.outcome.to_string(), "exit 1: nope");
+    assert!(check.attempts > 1, "{check:?}");
+
+    let started = Instant::now();
+    let check = run_until_success(shell("sleep 60", "x"), Duration::from_millis(300)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(check.outcome.to_string(), "timed out after 300ms");
+}
+
+#[tokio::test]
+async fn run_until_success_does_not_retry_a_missing_command() {
+    let check = run_until_success(shell("no-such-command-xyz", "x"), DEADLINE).await;
+    assert_eq!(check.attempts, 1);
+    assert_eq!(
+        check.outcome.to_string(),
+        "command not found: no-such-command-xyz"
+    );
+}
+
+fn open_fds(pid: u32) -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("the fd directory")
+        .map(|entry| {
+            entry
+                .expect("an fd")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+fn session_of(pid: u32) -> i32 {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("a PID fits i32"));
+    nix::unistd::getsid(Some(pid)).expect("a session").as_raw()
+}
+
+fn fd_targets(pid: u32) -> Vec<String> {
+    ["0", "1", "2"]
+        .iter()
+        .map(|fd| {
+            let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).expect("an fd link");
+            target.to_string_lossy().into_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_detached_command_runs_alone_in_its_own_session_and_outlives_its_child_handle() {
+    set_inherited_secrets();
+    let dir = temp_dir();
+    let [env, ready, go, alive] = ["env", "ready", "go", "alive"].map(|name| dir.path().join(name));
+    // A file open in this process must not leak into the child.
+    let _held = std::fs::File::open(dir.path()).expect("an open file");
+    let text = format!(
+        "env > {}; touch {}; while [ ! -e {} ]; do sleep 0.01; done; touch {}; exec sleep 60",
+        path_text(&env),
+        path_text(&ready),
+        path_text(&go),
+        path_text(&alive)
+    );
+    let child = spawn_detached(&text, "x").expect("spawned");
+    let pid = child.id().expect("a running child");
+    let _cleanup = KillSession(pid);
+    assert!(wait_until(DEADLINE, || ready.exists()).await);
+    assert_eq!(open_fds(pid), ["0", "1", "2"]);
+    assert_eq!(fd_targets(pid), ["/dev/null", "/dev/null", "/dev/null"]);
+    assert_eq!(session_of(pid), i32::try_from(pid).expect("a PID fits i32"));
+    scrubbed(&std::fs::read_to_string(&env).expect("the env file"));
+
+    drop(child);
+    std::fs::write(&go, "").expect("the go file");
+    assert!(
+        wait_until(DEADLINE, || alive.exists()).await,
+        "dropping the Child killed it"
+    );
+    assert!(!is_gone(i32::try_from(pid).expect("a PID fits i32")));
+}
+
+/// Kills a detached command's session (its process group too) when the test ends, passed or not.
+struct KillSession(u32);
+
+impl Drop for KillSession {
+    fn drop(&mut self) {
+        let leader = nix::unistd::Pid::from_raw(i32::try_from(self.0).expect("a PID fits i32"));
+        let _ = nix::sys::signal::killpg(leader, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
+#[tokio::test]
+async fn a_detached_command_that_exits_early_can_be_awaited() {
+    let mut child = spawn_detached("exit 7", "x").expect("spawned");
+    let status = tokio::time::timeout(DEADLINE, child.wait())
+        .await
+        .expect("exited in time")
+        .expect("waited");
+    assert_eq!(status.code(), Some(7));
+}
