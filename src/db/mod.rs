@@ -1,0 +1,255 @@
+//! The database: a lazily connecting pool, embedded migrations, and the one wrapper every
+//! statement goes through, which gives it a deadline and keeps track of whether the database
+//! answers (logging once per change, not once per failure).
+//!
+//! The submodules hold the statements, grouped by the table they serve.
+
+pub mod alarms;
+pub mod breaker;
+pub mod claims;
+pub mod events;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+
+use crate::config::DatabaseConfig;
+
+/// The schema, embedded at build time (`build.rs` makes cargo watch the folder).
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migrating the schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl DbError {
+    /// Whether the error says the database is out of reach (as opposed to a statement it
+    /// refused): the caller should wait and try again rather than give up on the work.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Timeout(_) => true,
+            DbError::Sql(error) => sql_error_is_unavailable(error),
+            DbError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => {
+                sql_error_is_unavailable(error)
+            }
+            DbError::Migrate(_) => false,
+        }
+    }
+}
+
+fn sql_error_is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => error
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|error| {
+                // Too many connections, server shutdown, connection killed, query
+                // interrupted, lock wait timeout, deadlock, read-only (failover).
+                matches!(
+                    error.number(),
+                    1040 | 1053
+                        | 1205
+                        | 1213
+                        | 1290
+                        | 1317
+                        | 1836
+                        | 1927
+                        | 2002
+                        | 2003
+                        | 2006
+                        | 2013
+                )
+            }),
+        _ => false,
+    }
+}
+
+/// Whether the database answered the last statement: unknown until the first one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Unknown,
+    Up,
+    Down,
+}
+
+/// The pool and what the service knows of the database's health. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: MySqlPool,
+    query_timeout: Duration,
+    availability: Arc<AtomicU8>,
+}
+
+impl Database {
+    /// A pool that connects on first use, so the service starts while the database is down.
+    pub fn connect_lazy(config: &DatabaseConfig) -> Database {
+        let pool = MySqlPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(0)
+            .acquire_timeout(config.connect_timeout)
+            // A ping before every statement would double the round trips of an idle poll; a
+            // dead connection shows up as an error on the statement, which is retried by the
+            // caller's next cycle anyway.
+            .test_before_acquire(false)
+            .idle_timeout(Duration::from_secs(600))
+            .connect_lazy_with(connect_options(config).database(&config.database));
+        Database::with_pool(pool, config.query_timeout)
+    }
+
+    /// Wraps an existing pool (tests build theirs with their own options).
+    pub fn with_pool(pool: MySqlPool, query_timeout: Duration) -> Database {
+        Database {
+            pool,
+            query_timeout,
+            availability: Arc::new(AtomicU8::new(Availability::Unknown as u8)),
+        }
+    }
+
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    pub fn availability(&self) -> Availability {
+        match self.availability.load(Ordering::Relaxed) {
+            1 => Availability::Up,
+            2 => Availability::Down,
+            _ => Availability::Unknown,
+        }
+    }
+
+    /// Runs one database operation under the statement deadline, noting whether the database
+    /// answered. Every statement of the service goes through here.
+    pub async fn run<T, E, F>(&self, operation: F) -> Result<T, DbError>
+    where
+        F: Future<Output = Result<T, E>>,
+        E: Into<DbError>,
+    {
+        let result = match tokio::time::timeout(self.query_timeout, operation).await {
+            Ok(result) => result.map_err(Into::into),
+            Err(_) => Err(DbError::Timeout(self.query_timeout)),
+        };
+        match &result {
+            Ok(_) => self.observe(Availability::Up, None),
+            Err(error) if error.is_unavailable() => self.observe(Availability::Down, Some(error)),
+            Err(_) => self.observe(Availability::Up, None),
+        }
+        result
+    }
+
+    /// Applies the pending migrations.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        // Migrations can take longer than one statement's deadline on a big table; they get
+        // a deadline of their own, generous but finite.
+        let deadline = self.query_timeout.max(Duration::from_secs(60)) * 3;
+        let result = match tokio::time::timeout(deadline, MIGRATOR.run(&self.pool)).await {
+            Ok(result) => result.map_err(DbError::from),
+            Err(_) => Err(DbError::Timeout(deadline)),
+        };
+        if let Err(error) = &result {
+            if error.is_unavailable() {
+                self.observe(Availability::Down, Some(error));
+            }
+        } else {
+            self.observe(Availability::Up, None);
+        }
+        result
+    }
+
+    /// Records the database's state and logs only when it changes.
+    fn observe(&self, now: Availability, error: Option<&DbError>) {
+        let before = self.availability.swap(now as u8, Ordering::Relaxed);
+        if before == now as u8 {
+            return;
+        }
+        match (now, error) {
+            (Availability::Down, Some(error)) => {
+                tracing::warn!("database unavailable: {error}; retrying with backoff")
+            }
+            (Availability::Up, _) if before == Availability::Down as u8 => {
+                tracing::info!("database available again")
+            }
+            (Availability::Up, _) => tracing::info!("database connected"),
+            _ => {}
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The connect options, without a database selected. Never log them: their Debug form
+/// contains the password.
+fn connect_options(config: &DatabaseConfig) -> MySqlConnectOptions {
+    let mut options = MySqlConnectOptions::new()
+        .host(&config.host)
+        .port(config.port)
+        .username(&config.user)
+        .charset("utf8mb4");
+    if let Some(socket) = &config.socket {
+        options = options.socket(socket);
+    }
+    if let Some(password) = &config.password {
+        options = options.password(password.expose());
+    }
+    options
+}
+
+/// Connects to the server without selecting the database, for `migrate` to create it.
+pub async fn create_database_if_missing(config: &DatabaseConfig) -> Result<(), DbError> {
+    let server = connect_options(config);
+    let pool = MySqlPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(config.connect_timeout)
+        .connect_lazy_with(server);
+    let database = Database::with_pool(pool, config.query_timeout);
+    let statement = format!(
+        "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4",
+        config.database.replace('`', "``")
+    );
+    let result = database
+        .run(sqlx::query(sqlx::AssertSqlSafe(statement)).execute(database.pool()))
+        .await
+        .map(|_| ());
+    database.close().await;
+    result
+}
+
+/// Backoff for retrying while the database is unreachable: 0.5 s doubling, capped at `cap`.
+pub fn backoff(failures: u32, cap: Duration) -> Duration {
+    let base = Duration::from_millis(500);
+    let factor = 2u32.saturating_pow(failures.min(16));
+    base.saturating_mul(factor)
+        .min(cap)
+        .max(Duration::from_millis(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let cap = Duration::from_secs(30);
+        assert_eq!(backoff(0, cap), Duration::from_millis(500));
+        assert_eq!(backoff(1, cap), Duration::from_secs(1));
+        assert_eq!(backoff(3, cap), Duration::from_secs(4));
+        assert_eq!(backoff(40, cap), cap);
+        assert_eq!(backoff(5, Duration::from_secs(2)), Duration::from_secs(2));
+    }
+}

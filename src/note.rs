@@ -1,0 +1,109 @@
+//! The text the service writes into `STATUS_PROCESS.notes`: at most 100 characters (the
+//! column is `VARCHAR(100)`), cut on a character boundary, one line, the important part first.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+/// `STATUS_PROCESS.notes` is `VARCHAR(100)`: characters, not bytes.
+pub const NOTE_CHARS: usize = 100;
+
+/// Cuts `text` to at most [`NOTE_CHARS`] characters, control characters made spaces, so that
+/// it fits the column under strict `sql_mode` and reads as one line.
+pub fn fit(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(NOTE_CHARS)
+        .collect()
+}
+
+/// How the database clock's time reads in notes.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A successful restart: how, which attempt, who, when.
+pub fn restarted(
+    strategy: &str,
+    attempt: u32,
+    max_attempts: u32,
+    host: &str,
+    at: DateTime<Utc>,
+) -> String {
+    fit(&format!(
+        "restarted via {strategy} (attempt {attempt}/{max_attempts}) at {} UTC by monitor_service@{host}",
+        timestamp(at)
+    ))
+}
+
+/// A failed cycle: why first, as the reason is what an operator needs.
+pub fn failed(reason: &str, attempts: u32, host: &str, at: DateTime<Utc>) -> String {
+    let mut text = format!("restart failed: {reason}");
+    let _ = write!(
+        text,
+        " ({attempts} attempts) at {} UTC by monitor_service@{host}",
+        timestamp(at)
+    );
+    fit(&text)
+}
+
+/// An alarm left alone because the breaker is open.
+pub fn breaker_open(until: DateTime<Utc>, failures: u32) -> String {
+    fit(&format!(
+        "circuit breaker open after {failures} failed restarts: no restart until {} UTC",
+        timestamp(until)
+    ))
+}
+
+/// An alarm on a name that commands must never see.
+pub fn invalid_name() -> String {
+    fit(
+        "not restarted: the process name is not a valid name (A-Z a-z 0-9 @ . _ : -), never executed",
+    )
+}
+
+/// An alarm raised by the monitor itself on a process it found dead.
+pub fn found_dead(checks: u32, host: &str) -> String {
+    fit(&format!(
+        "found dead {checks} checks in a row by monitor_service@{host}: alarm raised"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn notes_are_cut_at_one_hundred_characters_on_a_character_boundary() {
+        let text = format!("{}é€𝄞 tail", "a".repeat(99));
+        let note = fit(&text);
+        assert_eq!(note.chars().count(), 100);
+        assert!(note.ends_with('é'));
+        let short = fit("ünïcødé");
+        assert_eq!(short, "ünïcødé");
+    }
+
+    #[test]
+    fn notes_are_one_line() {
+        assert_eq!(fit("exit 1:\nboom\r\t!"), "exit 1: boom  !");
+    }
+
+    #[test]
+    fn success_note_says_how_which_attempt_who_and_when() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 22, 3, 4, 5)
+            .single()
+            .expect("time");
+        let note = restarted("process", 2, 3, "db1", at);
+        assert_eq!(
+            note,
+            "restarted via process (attempt 2/3) at 2026-11-22 03:04:05 UTC by monitor_service@db1"
+        );
+        let long_host = "h".repeat(200);
+        assert_eq!(
+            restarted("service", 1, 1, &long_host, at).chars().count(),
+            100
+        );
+    }
+}
