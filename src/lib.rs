@@ -4,6 +4,16 @@
 //!
 //! `ARCHITECTURE.md` at the top of the repository describes the tasks and who owns what.
 
+pub mod breaker;
+pub mod cli;
 pub mod command;
 pub mod config;
+pub mod db;
+pub mod exit;
+pub mod lock;
+pub mod logging;
+pub mod note;
+pub mod poller;
 pub mod process;
+pub mod restart;
+pub mod service;

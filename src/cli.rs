@@ -1,0 +1,163 @@
+//! The command line: clap definitions, and each command carried out.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, CONFIG_ENV, Config, DEFAULT_CONFIG_PATH, PASSWORD_ENV};
+use crate::db::{self, Database, DbError};
+use crate::exit::Failure;
+use crate::{logging, service};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "monitor_service",
+    version,
+    about = "Keeps critical processes alive, with a MySQL/MariaDB database as its control plane"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(short, long, global = true, env = CONFIG_ENV, default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service in the foreground until SIGTERM or SIGINT (the default).
+    Run,
+    /// Validate the configuration and print the effective settings, password redacted.
+    CheckConfig {
+        /// Also connect to the database and check the schema.
+        #[arg(long)]
+        db: bool,
+    },
+    /// Create the database if needed, apply pending migrations and exit.
+    Migrate,
+}
+
+/// Carries out the command line.
+pub fn execute(cli: Cli) -> Result<(), Failure> {
+    let config = load_config(&cli.config)?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(config),
+        Command::CheckConfig { db } => check_config(&config, db),
+        Command::Migrate => migrate(&config),
+    }
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, Failure> {
+    let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+    Config::load(path, password).map_err(Failure::Config)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    // One thread is plenty: the work is waiting on children and the database.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Internal(format!("starting the runtime: {error}")))
+}
+
+fn run(config: Config) -> Result<(), Failure> {
+    let _guard = logging::init(&config.logging).map_err(Failure::Logging)?;
+    runtime()?.block_on(async {
+        let shutdown = CancellationToken::new();
+        spawn_signal_handler(shutdown.clone())?;
+        service::run(config, shutdown).await.map_err(Failure::from)
+    })
+}
+
+/// SIGTERM and SIGINT cancel the service's token.
+fn spawn_signal_handler(shutdown: CancellationToken) -> Result<(), Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind| {
+        signal(kind)
+            .map_err(|error| Failure::Internal(format!("installing signal handlers: {error}")))
+    };
+    let mut term = install(SignalKind::terminate())?;
+    let mut int = install(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+        shutdown.cancel();
+    });
+    Ok(())
+}
+
+fn check_config(config: &Config, with_db: bool) -> Result<(), Failure> {
+    print!("{}", config::render_effective(config));
+    if !with_db {
+        return Ok(());
+    }
+    logging::init_for_command();
+    runtime()?.block_on(async {
+        let db = Database::connect_lazy(&config.database);
+        let pending = pending_migrations(&db).await;
+        db.close().await;
+        match pending.map_err(unavailable)? {
+            0 => println!("; database: reachable, schema up to date"),
+            n if config.database.auto_migrate => {
+                println!("; database: reachable, {n} migrations pending (run applies them)")
+            }
+            n => {
+                return Err(Failure::Unavailable(format!(
+                    "database: {n} migrations pending and auto_migrate = false: run `monitor_service migrate`"
+                )));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// How many embedded migrations the database has not applied.
+async fn pending_migrations(db: &Database) -> Result<usize, DbError> {
+    use sqlx::Row;
+    let applied: Vec<i64> = match db
+        .run(
+            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(db.pool()),
+        )
+        .await
+    {
+        Ok(rows) => rows.iter().filter_map(|row| row.try_get(0).ok()).collect(),
+        Err(error) if error.is_unavailable() => return Err(error),
+        // No migrations table yet: everything is pending.
+        Err(_) => Vec::new(),
+    };
+    Ok(db::MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+        .count())
+}
+
+fn migrate(config: &Config) -> Result<(), Failure> {
+    logging::init_for_command();
+    runtime()?.block_on(async {
+        db::create_database_if_missing(&config.database)
+            .await
+            .map_err(unavailable)?;
+        let db = Database::connect_lazy(&config.database);
+        let before = pending_migrations(&db).await.map_err(unavailable)?;
+        let result = db.migrate().await;
+        db.close().await;
+        result.map_err(unavailable)?;
+        println!(
+            "database {}: {before} migrations applied, schema up to date",
+            config.database.database
+        );
+        Ok(())
+    })
+}
+
+fn unavailable(error: DbError) -> Failure {
+    if error.is_unavailable() {
+        Failure::Unavailable(error.to_string())
+    } else {
+        Failure::Internal(error.to_string())
+    }
+}

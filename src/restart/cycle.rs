@@ -1,0 +1,196 @@
+//! One restart cycle of one process: up to `max_attempts` attempts, each the pre-restart
+//! command then the strategy's methods, each method verified by the health check. Runs child
+//! processes only; the database is the caller's business.
+
+use crate::command::{self, CommandOutcome, Program};
+use crate::config::ProcessConfig;
+use crate::process::{self, ProcessTable, StopOutcome};
+
+use super::plan::{self, AfterFailure, Method};
+
+/// How a cycle ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CycleReport {
+    Restarted {
+        method: Method,
+        attempt: u32,
+    },
+    Failed {
+        /// The method that acted last, if any got as far as acting.
+        method: Option<Method>,
+        attempts: u32,
+        reason: String,
+    },
+}
+
+impl CycleReport {
+    pub fn attempts(&self) -> u32 {
+        match self {
+            CycleReport::Restarted { attempt, .. } => *attempt,
+            CycleReport::Failed { attempts, .. } => *attempts,
+        }
+    }
+
+    pub fn method(&self) -> Option<Method> {
+        match self {
+            CycleReport::Restarted { method, .. } => Some(*method),
+            CycleReport::Failed { method, .. } => *method,
+        }
+    }
+}
+
+/// Runs a whole cycle for `process`.
+pub async fn run_cycle(process: &ProcessConfig) -> CycleReport {
+    let mut last_method = None;
+    let mut attempt = 1;
+    loop {
+        let reason = match run_attempt(process, &mut last_method).await {
+            Ok(method) => return CycleReport::Restarted { method, attempt },
+            Err(reason) => reason,
+        };
+        tracing::warn!(
+            process = %process.name,
+            "restart attempt {attempt}/{} failed: {reason}",
+            process.max_attempts
+        );
+        match plan::after_failed_attempt(attempt, process.max_attempts, process.restart_delay) {
+            AfterFailure::RetryAfter(delay) => {
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            AfterFailure::GiveUp => {
+                return CycleReport::Failed {
+                    method: last_method,
+                    attempts: attempt,
+                    reason,
+                };
+            }
+        }
+    }
+}
+
+/// One attempt: the pre-restart command, then each method in turn until one works.
+async fn run_attempt(
+    process: &ProcessConfig,
+    last_method: &mut Option<Method>,
+) -> Result<Method, String> {
+    if let Some(pre) = &process.pre_restart_command {
+        let program = Program::Shell {
+            text: pre,
+            name: &process.name,
+        };
+        if let CommandOutcome::Failed(failure) =
+            command::run(program, process.command_timeout).await
+        {
+            return Err(format!("pre-restart command: {failure}"));
+        }
+    }
+    let mut reasons = Vec::new();
+    for &method in plan::methods(process.restart_strategy) {
+        *last_method = Some(method);
+        let result = match method {
+            Method::Service => restart_service(process).await,
+            Method::Process => restart_process(process).await,
+        };
+        match result {
+            Ok(()) => return Ok(method),
+            Err(reason) => {
+                let reason = format!("{}: {reason}", method.as_str());
+                if Some(&method) != plan::methods(process.restart_strategy).last() {
+                    tracing::warn!(process = %process.name, "{reason}; falling back");
+                }
+                reasons.push(reason);
+            }
+        }
+    }
+    Err(reasons.join("; "))
+}
+
+/// `systemctl restart <unit>`, then the health check.
+pub async fn restart_service(process: &ProcessConfig) -> Result<(), String> {
+    let unit = process.service_name();
+    let program = Program::Exec {
+        program: "systemctl",
+        args: &["restart", "--", unit],
+    };
+    if let CommandOutcome::Failed(failure) = command::run(program, process.command_timeout).await {
+        return Err(format!("systemctl restart {unit}: {failure}"));
+    }
+    health_check(process).await
+}
+
+/// Stops every instance of the process, starts `start_command`, then the health check.
+pub async fn restart_process(process: &ProcessConfig) -> Result<(), String> {
+    stop_process(process).await?;
+    start_process(process).await
+}
+
+/// Stops every running instance: SIGTERM to each process group, SIGKILL after
+/// `stop_timeout`.
+pub async fn stop_process(process: &ProcessConfig) -> Result<(), String> {
+    let found = find(process)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    match process::stop(&found, process.stop_timeout).await {
+        outcome @ StopOutcome::StillAlive(_) => Err(format!("stopping: {outcome}")),
+        outcome => {
+            tracing::debug!(process = %process.name, "{outcome}");
+            Ok(())
+        }
+    }
+}
+
+/// Spawns `start_command` detached and waits for the health check; a start command that
+/// exits with an error before the check passes fails the attempt at once with its reason.
+pub async fn start_process(process: &ProcessConfig) -> Result<(), String> {
+    let Some(start) = &process.start_command else {
+        return Err("no start_command configured".to_owned());
+    };
+    let mut child = command::spawn_detached(start, &process.name)
+        .map_err(|error| format!("start_command: {error}"))?;
+    let check = health_check(process);
+    tokio::pin!(check);
+    let mut start_exited = false;
+    loop {
+        tokio::select! {
+            result = &mut check => return result,
+            status = child.wait(), if !start_exited => {
+                start_exited = true;
+                match status {
+                    // A start command that daemonizes exits 0 at once; the check decides.
+                    Ok(status) if status.success() => {}
+                    Ok(status) => {
+                        let start = Program::Shell { text: start, name: &process.name };
+                        return Err(format!("start_command: {}", command::outcome(&start, status, String::new())));
+                    }
+                    Err(error) => return Err(format!("start_command: {error}")),
+                }
+            }
+        }
+    }
+}
+
+/// The health check, retried until it passes or `health_check_timeout` runs out. Without a
+/// health check command, a method that completed counts as healthy.
+pub async fn health_check(process: &ProcessConfig) -> Result<(), String> {
+    let Some(text) = &process.health_check_command else {
+        return Ok(());
+    };
+    let program = Program::Shell {
+        text,
+        name: &process.name,
+    };
+    match command::run_until_success(program, process.health_check_timeout)
+        .await
+        .outcome
+    {
+        CommandOutcome::Success => Ok(()),
+        CommandOutcome::Failed(failure) => Err(format!("health check: {failure}")),
+    }
+}
+
+fn find(process: &ProcessConfig) -> Result<Vec<process::FoundProcess>, String> {
+    let table = ProcessTable::new().map_err(|error| error.to_string())?;
+    Ok(table.find(&process.name, &process.matcher))
+}

@@ -1,0 +1,267 @@
+//! Handling one alarm end to end: claim the process, ask its breaker, record the event, run
+//! the cycle, then write the outcome (event, breaker, alarm and note, claim) in one
+//! transaction, retried until the database takes it so that a finished restart is never
+//! lost nor done again.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::breaker::{Admission, BreakerPolicy, CircuitBreaker, CycleOutcome};
+use crate::config::{Config, ProcessConfig};
+use crate::db::claims::{self, Claim, TriggerSource};
+use crate::db::events::{self, EventEnd, EventStart};
+use crate::db::{self, Database, DbError};
+use crate::note;
+
+use super::cycle::{self, CycleReport};
+
+/// How long a claim lives without renewal: long enough to ride out a short database outage,
+/// short enough that a dead monitor's alarm is retried soon.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
+
+/// A process in alarm, handed from the poll (or the auto alarm) to the restarter.
+#[derive(Debug, Clone)]
+pub struct Alarm {
+    pub process_id: i32,
+    pub process_name: String,
+    pub source: TriggerSource,
+    /// When the monitor first saw it, for `RESTART_EVENTS.detected_at`.
+    pub seen_at: Instant,
+}
+
+/// What became of an alarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Another monitor (or a manual command) holds the process.
+    Busy,
+    /// The alarm was cleared before we got to it.
+    AlreadyCleared,
+    /// The breaker is open: nothing tried.
+    BreakerOpen {
+        until: DateTime<Utc>,
+    },
+    Restarted,
+    Failed,
+    /// The database did not answer; the alarm stays raised for the next poll.
+    Deferred,
+}
+
+/// What every handling task shares.
+#[derive(Debug, Clone)]
+pub struct RestartContext {
+    pub db: Database,
+    /// Identifies this monitor's claims: `daemon@HOST/PID/START`.
+    pub owner: String,
+    pub shutdown: CancellationToken,
+}
+
+pub fn policy(config: &Config) -> BreakerPolicy {
+    BreakerPolicy {
+        max_failures: config.monitor.max_restart_failures,
+        reset_after: config.monitor.circuit_reset_time,
+    }
+}
+
+/// Handles one alarm for a process this host is responsible for.
+pub async fn handle(
+    context: &RestartContext,
+    config: &Config,
+    process: &ProcessConfig,
+    alarm: &Alarm,
+) -> Handled {
+    match handle_claimed(context, config, process, alarm).await {
+        Ok(handled) => handled,
+        Err(error) => {
+            if !error.is_unavailable() {
+                tracing::error!(process = %alarm.process_name, "handling the alarm: {error}");
+            }
+            // Best effort: an unreleased claim expires on its own.
+            let _ = claims::release(&context.db, alarm.process_id, &context.owner).await;
+            Handled::Deferred
+        }
+    }
+}
+
+async fn handle_claimed(
+    context: &RestartContext,
+    config: &Config,
+    process: &ProcessConfig,
+    alarm: &Alarm,
+) -> Result<Handled, DbError> {
+    let db = &context.db;
+    let claim = claims::claim(
+        db,
+        alarm.process_id,
+        &context.owner,
+        alarm.source,
+        CLAIM_LEASE,
+    )
+    .await?;
+    if !claim.is_ours() {
+        return Ok(Handled::Busy);
+    }
+    if claim == Claim::TakenOver {
+        tracing::warn!(process = %alarm.process_name, "took over a claim its monitor left expired: retrying");
+    }
+    let _lease = LeaseRenewal::start(context, alarm.process_id);
+    let admission = db::breaker::load(db, alarm.process_id).await?;
+    if !admission.alarm_raised && alarm.source != TriggerSource::Manual {
+        claims::release(db, alarm.process_id, &context.owner).await?;
+        return Ok(Handled::AlreadyCleared);
+    }
+    let policy = policy(config);
+    let (decision, breaker) = admission.breaker.admit(policy, admission.now);
+    match decision {
+        Admission::Refused { until } => {
+            refuse(context, alarm, admission.breaker, until).await?;
+            return Ok(Handled::BreakerOpen { until });
+        }
+        Admission::Trial if breaker != admission.breaker => {
+            db::breaker::save(db.pool(), alarm.process_id, breaker)
+                .await
+                .map_err(DbError::from)?;
+            tracing::info!(process = %alarm.process_name, "circuit breaker half-open: one trial restart");
+        }
+        Admission::Trial | Admission::Allowed => {}
+    }
+    let event_id = events::begin(
+        db,
+        &EventStart {
+            process_id: alarm.process_id,
+            process_name: &alarm.process_name,
+            host: &config.monitor.host,
+            source: alarm.source,
+            detected_ago: alarm.seen_at.elapsed(),
+        },
+    )
+    .await?;
+    tracing::info!(process = %alarm.process_name, strategy = %process.restart_strategy, source = alarm.source.as_str(), "restarting");
+    let report = cycle::run_cycle(process).await;
+    let outcome = match report {
+        CycleReport::Restarted { .. } => CycleOutcome::Succeeded,
+        CycleReport::Failed { .. } => CycleOutcome::Failed,
+    };
+    finish(
+        context,
+        config,
+        process,
+        alarm,
+        event_id,
+        &report,
+        Some((breaker, policy, outcome)),
+    )
+    .await;
+    Ok(match outcome {
+        CycleOutcome::Succeeded => Handled::Restarted,
+        CycleOutcome::Failed => Handled::Failed,
+    })
+}
+
+/// Leaves the alarm raised with a note saying until when the breaker holds, written only when
+/// the note would change so that a long-open breaker costs no write per poll.
+async fn refuse(
+    context: &RestartContext,
+    alarm: &Alarm,
+    breaker: CircuitBreaker,
+    until: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let text = note::breaker_open(until, breaker.consecutive_failures);
+    let changed =
+        crate::db::alarms::write_note_if_changed(&context.db, alarm.process_id, &text).await?;
+    if changed {
+        tracing::warn!(process = %alarm.process_name, "circuit breaker open until {} UTC: restart not tried", note::timestamp(until));
+    }
+    claims::release(&context.db, alarm.process_id, &context.owner).await
+}
+
+/// Writes the end of a cycle, retrying while the database is unreachable: the restart has
+/// happened, so its outcome must land rather than the alarm be handled again.
+pub async fn finish(
+    context: &RestartContext,
+    config: &Config,
+    process: &ProcessConfig,
+    alarm: &Alarm,
+    event_id: u64,
+    report: &CycleReport,
+    breaker: Option<(CircuitBreaker, BreakerPolicy, CycleOutcome)>,
+) {
+    let host = config.monitor.host.as_str();
+    let max_attempts = process.max_attempts;
+    let (success, error) = match report {
+        CycleReport::Restarted { .. } => (true, None),
+        CycleReport::Failed { reason, .. } => (false, Some(reason.as_str())),
+    };
+    match report {
+        CycleReport::Restarted { method, attempt } => {
+            tracing::info!(process = %alarm.process_name, "restarted via {} (attempt {attempt}/{max_attempts})", method.as_str())
+        }
+        CycleReport::Failed {
+            attempts, reason, ..
+        } => {
+            tracing::error!(process = %alarm.process_name, "restart failed after {attempts} attempts: {reason}")
+        }
+    }
+    let note = |now: DateTime<Utc>| match report {
+        CycleReport::Restarted { method, attempt } => {
+            note::restarted(method.as_str(), *attempt, max_attempts, host, now)
+        }
+        CycleReport::Failed {
+            attempts, reason, ..
+        } => note::failed(reason, *attempts, host, now),
+    };
+    let mut failures = 0;
+    loop {
+        let end = EventEnd {
+            event_id,
+            process_id: alarm.process_id,
+            success,
+            strategy: report.method().map(|m| m.as_str()),
+            attempts: report.attempts(),
+            error,
+            breaker,
+            clear_alarm: success,
+            note: &note,
+            claim_owner: &context.owner,
+        };
+        match events::finish(&context.db, &end).await {
+            Ok(()) => return,
+            Err(error) if error.is_unavailable() => {
+                failures += 1;
+                tokio::time::sleep(db::backoff(failures, Duration::from_secs(30))).await;
+            }
+            Err(error) => {
+                tracing::error!(process = %alarm.process_name, "recording the restart outcome: {error}");
+                return;
+            }
+        }
+    }
+}
+
+/// Renews a claim in the background while its holder works; stops when dropped.
+struct LeaseRenewal(tokio::task::JoinHandle<()>);
+
+impl LeaseRenewal {
+    fn start(context: &RestartContext, process_id: i32) -> LeaseRenewal {
+        let db = context.db.clone();
+        let owner: Arc<str> = context.owner.as_str().into();
+        LeaseRenewal(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(CLAIM_LEASE / 3);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                // A failed renewal is retried at the next tick; the lease has room for two.
+                let _ = claims::renew(&db, process_id, &owner, CLAIM_LEASE).await;
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseRenewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
