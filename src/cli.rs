@@ -138,10 +138,10 @@ async fn pending_migrations(db: &Database) -> Result<usize, DbError> {
 fn migrate(config: &Config) -> Result<(), Failure> {
     logging::init_for_command();
     runtime()?.block_on(async {
-        db::create_database_if_missing(&config.database)
+        let db = Database::connect_lazy(&config.database);
+        db.create_database_if_missing(&config.database)
             .await
             .map_err(unavailable)?;
-        let db = Database::connect_lazy(&config.database);
         let before = pending_migrations(&db).await.map_err(unavailable)?;
         let result = db.migrate().await;
         db.close().await;

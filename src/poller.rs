@@ -86,6 +86,7 @@ impl Poller {
     /// Once the database answers: the schema, then the claims an earlier run left behind.
     async fn prepare(&self, config: &Config) -> Result<(), db::DbError> {
         if config.database.auto_migrate {
+            self.db.create_database_if_missing(&config.database).await?;
             self.db.migrate().await?;
         }
         let expired =

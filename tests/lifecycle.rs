@@ -374,3 +374,144 @@ async fn killed_database_connections_are_replaced_without_losing_an_alarm() {
     assert_eq!(monitor.exit_code().await, Some(0));
     world.db.drop_database().await;
 }
+
+#[tokio::test]
+async fn sigterm_lets_a_running_restart_finish_and_record_its_outcome() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("grace");
+    let began = world.path("began");
+    let section = format!(
+        "[process.{name}]\nrestart_strategy = process\nstart_command = touch {}\n\
+         health_check_command = sleep 1\nhealth_check_timeout = 10\n",
+        began.display()
+    );
+    let config = world.write_config(&world.config_text("", &section));
+    world.add_process(1, &name).await;
+    world.raise_alarm(1).await;
+    let mut monitor = world.spawn_binary(&config);
+    wait_until(PATIENCE, "the restart began", || async { began.exists() }).await;
+
+    monitor.signal(Signal::SIGTERM);
+    assert_eq!(monitor.exit_code().await, Some(0));
+    let (alarma, note) = world.status(1).await;
+    assert_eq!(alarma, 0, "the restart under way finished before the exit");
+    assert!(
+        note.unwrap_or_default()
+            .starts_with("restarted via process")
+    );
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_password_never_reaches_the_log_or_stderr() {
+    let world = Fixture::new().await;
+    let password = "Sup3r-secret-pw";
+    let text = world.config_text("", "").replace(
+        "[database]\n",
+        &format!("[database]\npassword = {password}\n"),
+    );
+    let config = world.write_config(&text);
+    let output = Command::new(monitor_bin())
+        .arg("-c")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .expect("check-config");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(printed.contains("password = ********"), "{printed}");
+    assert!(!printed.contains(password));
+
+    // The server refuses the password: the error is logged, the password is not.
+    let mut monitor = world.spawn_binary_with(&config, &[("MONITOR_DB_PASSWORD", password)]);
+    wait_log(&world, "database unavailable").await;
+    monitor.signal(Signal::SIGTERM);
+    assert_eq!(monitor.exit_code().await, Some(0));
+    assert!(!log(&world).contains(password), "{}", log(&world));
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_log_rotates_by_size_without_cutting_lines() {
+    let world = Fixture::new().await;
+    let text = world
+        .config_text("", "")
+        .replace("check_interval = 0.2", "check_interval = 0.05")
+        .replace(
+            "stderr = false",
+            "stderr = false\nmax_log_size = 2\nlog_files_to_keep = 2",
+        );
+    let config = world.write_config(&text);
+    let mut monitor = world.spawn_binary(&config);
+    let rotated = || {
+        std::fs::read_dir(world.dir.path())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.starts_with("monitor.log") && name != "monitor.log"
+                    })
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    // Debug logging of a poll every 50 ms fills 2 KB quickly; wait for three rotations.
+    wait_until(PATIENCE, "the log rotated", || {
+        let rotated = rotated();
+        async move { rotated.len() >= 2 }
+    })
+    .await;
+    monitor.signal(Signal::SIGTERM);
+    assert_eq!(monitor.exit_code().await, Some(0));
+
+    let rotated = rotated();
+    assert!(rotated.len() <= 2, "log_files_to_keep = 2: {rotated:?}");
+    for file in rotated.iter().chain([&world.path("monitor.log")]) {
+        let text = std::fs::read_to_string(file).expect("read log");
+        assert!(text.len() <= 2048, "{file:?} is {} bytes", text.len());
+        assert!(text.ends_with('\n'), "{file:?} ends mid-line");
+        for line in text.lines() {
+            assert!(
+                line.starts_with("20"),
+                "a whole line, from its timestamp: {line:?}"
+            );
+        }
+    }
+    world.db.drop_database().await;
+}
+
+#[test]
+fn a_bad_config_exits_78_with_every_problem_on_its_own_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = common::write_config(
+        dir.path(),
+        "[database]\nport = lots\n\n[monitor]\ncheck_interval = -1\ncolour = blue\n\n[bogus]\n",
+    );
+    let output = Command::new(monitor_bin())
+        .arg("-c")
+        .arg(&config)
+        .arg("run")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    assert!(
+        lines
+            .iter()
+            .all(|line| line.starts_with("monitor_service: "))
+    );
+    for needle in [
+        "[database] port",
+        "[monitor] check_interval",
+        "[monitor] colour",
+        "[bogus]",
+    ] {
+        assert!(
+            lines.iter().filter(|line| line.contains(needle)).count() == 1,
+            "one line names {needle}: {stderr}"
+        );
+    }
+}

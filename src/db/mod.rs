@@ -47,6 +47,15 @@ impl DbError {
     }
 }
 
+/// Server errors that mean "not now" rather than "never": refused logins and a missing
+/// database (an operator fixes those, not us, so keep trying quietly), too many connections,
+/// server shutdown, connection killed, query interrupted, lock wait timeout, deadlock,
+/// read-only (a failover in progress), and the client's lost-connection codes.
+const UNAVAILABLE_ERRORS: &[u16] = &[
+    1040, 1044, 1045, 1049, 1053, 1129, 1130, 1203, 1205, 1213, 1226, 1290, 1317, 1836, 1927, 2002,
+    2003, 2006, 2013,
+];
+
 fn sql_error_is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
@@ -57,24 +66,7 @@ fn sql_error_is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(error) => error
             .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            .is_some_and(|error| {
-                // Too many connections, server shutdown, connection killed, query
-                // interrupted, lock wait timeout, deadlock, read-only (failover).
-                matches!(
-                    error.number(),
-                    1040 | 1053
-                        | 1205
-                        | 1213
-                        | 1290
-                        | 1317
-                        | 1836
-                        | 1927
-                        | 2002
-                        | 2003
-                        | 2006
-                        | 2013
-                )
-            }),
+            .is_some_and(|error| UNAVAILABLE_ERRORS.contains(&error.number())),
         _ => false,
     }
 }
@@ -191,6 +183,25 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Creates the configured database when the server lacks it, through a connection that
+    /// selects no database (the pool's own would fail to log in).
+    pub async fn create_database_if_missing(&self, config: &DatabaseConfig) -> Result<(), DbError> {
+        let server = MySqlPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(config.connect_timeout)
+            .connect_lazy_with(connect_options(config));
+        let statement = format!(
+            "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4",
+            config.database.replace('`', "``")
+        );
+        let result = self
+            .run(sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&server))
+            .await
+            .map(|_| ());
+        server.close().await;
+        result
+    }
 }
 
 /// The connect options, without a database selected. Never log them: their Debug form
@@ -208,26 +219,6 @@ fn connect_options(config: &DatabaseConfig) -> MySqlConnectOptions {
         options = options.password(password.expose());
     }
     options
-}
-
-/// Connects to the server without selecting the database, for `migrate` to create it.
-pub async fn create_database_if_missing(config: &DatabaseConfig) -> Result<(), DbError> {
-    let server = connect_options(config);
-    let pool = MySqlPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(config.connect_timeout)
-        .connect_lazy_with(server);
-    let database = Database::with_pool(pool, config.query_timeout);
-    let statement = format!(
-        "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4",
-        config.database.replace('`', "``")
-    );
-    let result = database
-        .run(sqlx::query(sqlx::AssertSqlSafe(statement)).execute(database.pool()))
-        .await
-        .map(|_| ());
-    database.close().await;
-    result
 }
 
 /// Backoff for retrying while the database is unreachable: 0.5 s doubling, capped at `cap`.
