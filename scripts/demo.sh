@@ -88,16 +88,16 @@ cat <<EOF
 
 The service now watches demo_sleeper (process 1). From another terminal:
 
-  raise an alarm (the service checks the process, sees it alive and clears the alarm):
+  raise an alarm (the service stops demo_sleeper's process group, starts it again, checks
+  it with pgrep and clears the alarm with a note):
     mysql -h127.0.0.1 -uroot $database -e "UPDATE STATUS_PROCESS SET alarma=1 WHERE process_id=1"
 
-  kill the sample, then raise the alarm (the service restarts it and clears the alarm):
+  kill the sample, then raise the alarm (the service starts it and clears the alarm):
     pkill -x demo_sleeper
     mysql -h127.0.0.1 -uroot $database -e "UPDATE STATUS_PROCESS SET alarma=1 WHERE process_id=1"
 
   look:
     mysql -h127.0.0.1 -uroot $database -e "SELECT * FROM STATUS_PROCESS; SELECT * FROM RESTART_EVENTS"
-    $binary -c $config status
     tail -f $demo/monitor_service.log
 
 Ctrl-C stops the service; demo_sleeper keeps running (pkill -x demo_sleeper).

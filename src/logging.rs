@@ -1,6 +1,7 @@
 //! Logging: tracing to `log_file`, rotated by size (logroller) behind a non-blocking writer
 //! that never drops a line, and to stderr when `stderr = true`.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use logroller::{LogRollerBuilder, Rotation, RotationSize};
@@ -47,6 +48,8 @@ pub fn init(config: &LoggingConfig) -> Result<LogGuard, LoggingError> {
     if config.stderr {
         layers.push(
             tracing_subscriber::fmt::layer()
+                // Colours for a person at a terminal, plain text for the journal.
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr)
                 .with_filter(filter())
                 .boxed(),
