@@ -6,8 +6,9 @@
 //! [`stop`] ends processes with SIGTERM to their process group, then SIGKILL.
 
 mod matching;
-mod stat;
+pub mod stat;
 mod stop;
+pub mod watch;
 
 use std::path::Path;
 

@@ -1,11 +1,16 @@
-//! Reading `/proc/PID/stat`: whether a process is dead and when it started.
+//! Reading `/proc/PID/stat`: whether a process is dead, when it started, and what it uses.
 
-/// The two fields of `/proc/PID/stat` that tell one live process from a dead or different one.
+/// The fields of `/proc/PID/stat` the service reads: what tells one live process from a dead
+/// or different one, and its CPU time and memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stat {
+pub struct Stat {
     pub state: char,
     /// Clock ticks after boot.
     pub start_time: u64,
+    /// User plus system CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident set size, in pages.
+    pub rss_pages: u64,
 }
 
 impl Stat {
@@ -16,19 +21,24 @@ impl Stat {
 }
 
 /// `None` when the process does not exist (any more).
-pub(crate) fn read(pid: i32) -> Option<Stat> {
+pub fn read(pid: i32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse(&text)
 }
 
 /// The command name (field 2) is in parentheses and may itself hold spaces and `)`, so the
-/// fields are counted from the last `)`: state is field 3, starttime field 22.
-pub(crate) fn parse(text: &str) -> Option<Stat> {
+/// fields are counted from the last `)`: state is field 3, utime 14, stime 15, starttime 22,
+/// rss 24.
+pub fn parse(text: &str) -> Option<Stat> {
     let (_, after_name) = text.rsplit_once(')')?;
-    let mut fields = after_name.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start_time })
+    let fields: Vec<&str> = after_name.split_whitespace().take(22).collect();
+    let number = |index: usize| fields.get(index)?.parse::<u64>().ok();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        cpu_ticks: number(11)?.saturating_add(number(12)?),
+        start_time: number(19)?,
+        rss_pages: number(21)?,
+    })
 }
 
 #[cfg(test)]
@@ -43,14 +53,18 @@ mod tests {
             parse(line),
             Some(Stat {
                 state: 'S',
-                start_time: 987654
+                start_time: 987654,
+                cpu_ticks: 3,
+                rss_pages: 100,
             })
         );
         assert_eq!(
             parse("1 (zombie) Z 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 42 0 0"),
             Some(Stat {
                 state: 'Z',
-                start_time: 42
+                start_time: 42,
+                cpu_ticks: 0,
+                rss_pages: 0,
             })
         );
         assert_eq!(parse("garbage"), None);
