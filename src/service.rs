@@ -12,6 +12,7 @@ use crate::db::Database;
 use crate::lock::{self, LockError};
 use crate::poller::Poller;
 use crate::restart::{RestartContext, Restarter};
+use crate::stats::{Sampler, SamplerLinks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -46,8 +47,19 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         owner: owner.clone(),
         shutdown: shutdown.clone(),
     };
-    let restarter = Restarter::new(context, config_rx.clone(), tracker.clone());
+    let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let restarter = Restarter::new(context, config_rx.clone(), tracker.clone(), Some(notice_tx));
     let restarter = tokio::spawn(restarter.run(alarm_rx));
+    let sampler = Sampler::new(
+        db.clone(),
+        config_rx.clone(),
+        SamplerLinks {
+            alarms: alarm_tx.clone(),
+            restarts: notice_rx,
+            shutdown: shutdown.clone(),
+        },
+    );
+    let sampler = tokio::spawn(sampler.run());
     let poller = Poller {
         db: db.clone(),
         config: config_rx,
@@ -62,6 +74,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     shutdown.cancelled().await;
     tracing::info!("stopping: no new restarts; waiting up to {grace:?} for running ones");
     let _ = poller.await;
+    let _ = sampler.await;
     let _ = restarter.await;
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

@@ -125,6 +125,9 @@ pub struct MonitorConfig {
     pub heartbeat_interval: Option<Duration>,
     pub auto_alarm: bool,
     pub dead_after: u32,
+    /// The spacing of the quick re-checks that count `dead_after` after a watched process
+    /// exits.
+    pub dead_recheck_interval: Duration,
     pub http_listen: Option<SocketAddr>,
     pub allow_unconfigured: bool,
     pub lock_file: PathBuf,

@@ -45,6 +45,10 @@ pub fn render_effective(config: &Config) -> String {
     );
     page.key("auto_alarm", monitor.auto_alarm);
     page.key("dead_after", monitor.dead_after);
+    page.key(
+        "dead_recheck_interval",
+        seconds(monitor.dead_recheck_interval),
+    );
     let http_listen = monitor.http_listen.map(|a| a.to_string());
     page.key("http_listen", http_listen.unwrap_or_default());
     page.key("allow_unconfigured", monitor.allow_unconfigured);

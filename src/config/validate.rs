@@ -248,7 +248,7 @@ fn read_database(fields: &mut Fields<'_>, password_override: Option<String>) -> 
 }
 
 fn read_monitor(fields: &mut Fields<'_>) -> MonitorConfig {
-    MonitorConfig {
+    let monitor = MonitorConfig {
         host: read_host(fields),
         check_interval: fields.seconds("check_interval", seconds(300), Span::Positive),
         max_restart_failures: fields.whole("max_restart_failures", 3, 1, None),
@@ -259,11 +259,24 @@ fn read_monitor(fields: &mut Fields<'_>) -> MonitorConfig {
         heartbeat_interval: fields.seconds_or_off("heartbeat_interval", Some(seconds(10))),
         auto_alarm: fields.boolean("auto_alarm", false),
         dead_after: fields.whole("dead_after", 3, 1, None),
+        dead_recheck_interval: fields.seconds(
+            "dead_recheck_interval",
+            Duration::from_millis(20),
+            Span::Positive,
+        ),
         http_listen: fields.value("http_listen", None, parse_listen),
         allow_unconfigured: fields.boolean("allow_unconfigured", true),
         lock_file: PathBuf::from(fields.text("lock_file", "/run/monitor_service.lock")),
         shutdown_grace: fields.seconds("shutdown_grace", seconds(30), Span::Any),
+    };
+    // Deaths are found by the sampler: without it an auto alarm would never be raised.
+    if monitor.auto_alarm && monitor.stats_interval.is_none() {
+        fields.fail(
+            "auto_alarm",
+            "needs stats_interval above 0: dead processes are found by the sampler".into(),
+        );
     }
+    monitor
 }
 
 /// `host`, or the system hostname when it is missing or empty.

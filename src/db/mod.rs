@@ -8,6 +8,7 @@ pub mod alarms;
 pub mod breaker;
 pub mod claims;
 pub mod events;
+pub mod stats;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, is_valid_process_name};
 use crate::db::alarms;
 use crate::note;
+use crate::stats::RestartNotice;
 
 pub use handle::{Alarm, Handled, RestartContext};
 
@@ -26,6 +27,8 @@ pub struct Restarter {
     /// Processes with a task under way; only this task reads or writes it.
     in_hand: HashSet<i32>,
     tracker: TaskTracker,
+    /// Tells the sampler which processes are being restarted.
+    notices: Option<mpsc::UnboundedSender<RestartNotice>>,
 }
 
 impl Restarter {
@@ -33,6 +36,7 @@ impl Restarter {
         context: RestartContext,
         config: watch::Receiver<Arc<Config>>,
         tracker: TaskTracker,
+        notices: Option<mpsc::UnboundedSender<RestartNotice>>,
     ) -> Restarter {
         let parallel = config.borrow().monitor.max_parallel_restarts;
         Restarter {
@@ -41,6 +45,7 @@ impl Restarter {
             permits: Arc::new(Semaphore::new(parallel)),
             in_hand: HashSet::new(),
             tracker,
+            notices,
         }
     }
 
@@ -80,6 +85,10 @@ impl Restarter {
             return;
         };
         self.in_hand.insert(alarm.process_id);
+        let notices = self.notices.clone();
+        if let Some(notices) = &notices {
+            let _ = notices.send(RestartNotice::Began(alarm.process_id));
+        }
         let context = self.context.clone();
         let permits = self.permits.clone();
         let done = done.clone();
@@ -88,6 +97,9 @@ impl Restarter {
             // from holding up the alarms behind it.
             if let Ok(_permit) = permits.acquire_owned().await {
                 handle::handle(&context, &config, &process, &alarm).await;
+            }
+            if let Some(notices) = notices {
+                let _ = notices.send(RestartNotice::Ended(alarm.process_id));
             }
             let _ = done.send(alarm.process_id);
         });

@@ -1,0 +1,551 @@
+//! The sampler: every `stats_interval` it checks every process of this host (alive, PID, CPU,
+//! memory), writes `PROCESS_SAMPLES` and `PROCESS_STATS` in batches, keeps outages, scores the
+//! host's health, and prunes what is older than `stats_retention`. It watches each live process
+//! through a pidfd, so a death is seen within milliseconds; with `auto_alarm` the `dead_after`
+//! re-checks follow at once and the alarm goes straight to the restarter.
+//!
+//! It owns the per-process state (`monitored`); the heartbeat task feeds it response times.
+
+pub mod heartbeat;
+pub mod monitored;
+pub mod window;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::command::{self, Program};
+use crate::config::{Config, is_valid_process_name};
+use crate::db::claims::TriggerSource;
+use crate::db::stats::{self as store, Metric as StoredMetric, Sample};
+use crate::db::{Database, DbError};
+use crate::health::{self, Crossing, HealthInputs, ThresholdWatch};
+use crate::note;
+use crate::process::watch::{self as watching, Units, Watched};
+use crate::process::{FoundProcess, ProcessTable};
+use crate::restart::Alarm;
+
+use heartbeat::{Beat, Target};
+use monitored::{Monitored, OwnedTask, Seen};
+
+/// How often samples and scores older than the retention window are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// The deadline of the low-health command.
+const LOW_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A watched process exited: its process id in `PROCESE`, and which process it was.
+type Exit = (i32, FoundProcess);
+
+/// What the restarter tells the sampler, so that a restart's own kill is not taken for a
+/// death, and the new process is watched at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartNotice {
+    Began(i32),
+    Ended(i32),
+}
+
+/// The channels the sampler works with.
+pub struct SamplerLinks {
+    pub alarms: mpsc::Sender<Vec<Alarm>>,
+    pub restarts: mpsc::UnboundedReceiver<RestartNotice>,
+    pub shutdown: CancellationToken,
+}
+
+pub struct Sampler {
+    db: Database,
+    config: watch::Receiver<Arc<Config>>,
+    links: SamplerLinks,
+    units: Units,
+    total_memory: u64,
+    epoch: Instant,
+    monitor_start: Option<DateTime<Utc>>,
+    processes: HashMap<i32, Monitored>,
+    /// Exit notices from the pidfd tasks: (process_id, the process that exited).
+    exit_tx: mpsc::UnboundedSender<Exit>,
+    exit_rx: mpsc::UnboundedReceiver<Exit>,
+    targets: watch::Sender<Arc<Vec<Target>>>,
+    pending_beats: Vec<Sample>,
+    health: ThresholdWatch,
+    pruned_at: Option<Instant>,
+}
+
+impl Sampler {
+    pub fn new(db: Database, config: watch::Receiver<Arc<Config>>, links: SamplerLinks) -> Sampler {
+        let total_memory = nix::sys::sysinfo::sysinfo().map_or(0, |info| info.ram_total());
+        let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        Sampler {
+            db,
+            config,
+            links,
+            units: Units::of_this_system(),
+            total_memory,
+            epoch: Instant::now(),
+            monitor_start: None,
+            processes: HashMap::new(),
+            exit_tx,
+            exit_rx,
+            targets: watch::channel(Arc::new(Vec::new())).0,
+            pending_beats: Vec::new(),
+            health: ThresholdWatch::default(),
+            pruned_at: None,
+        }
+    }
+
+    /// Runs until shutdown. Does nothing when `stats_interval = 0`.
+    pub async fn run(mut self) {
+        let config = self.config.borrow().clone();
+        let Some(interval) = config.monitor.stats_interval else {
+            return;
+        };
+        let (beats_tx, mut beats) = mpsc::channel(4);
+        let _heartbeat = config.monitor.heartbeat_interval.map(|every| {
+            OwnedTask(tokio::spawn(heartbeat::run(
+                self.targets.subscribe(),
+                every,
+                beats_tx,
+                self.links.shutdown.clone(),
+            )))
+        });
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => self.sample().await,
+                Some((process_id, process)) = self.exit_rx.recv() => self.exited(process_id, process).await,
+                Some(notice) = self.links.restarts.recv() => self.restart_notice(notice).await,
+                Some(round) = beats.recv() => self.record_beats(round),
+                () = self.links.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    fn now(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64()
+    }
+
+    /// One sample of every process, then the statistics, the health score and pruning.
+    async fn sample(&mut self) {
+        let config = self.config.borrow().clone();
+        if let Err(error) = self.prepare(&config).await {
+            log_failure("starting statistics", &error);
+            return;
+        }
+        if let Err(error) = self.sync_roster(&config).await {
+            log_failure("reading PROCESE", &error);
+            return;
+        }
+        self.find_missing();
+        let samples = self.read_usage(&config).await;
+        let outcome = self.write(&config, samples).await;
+        if let Err(error) = outcome {
+            log_failure("writing statistics", &error);
+        }
+    }
+
+    /// Once the database answers: this monitor's start, and the windows from stored samples.
+    async fn prepare(&mut self, config: &Config) -> Result<(), DbError> {
+        if self.monitor_start.is_some() {
+            return Ok(());
+        }
+        let started =
+            store::record_start(&self.db, &config.monitor.host, std::process::id()).await?;
+        self.monitor_start = Some(started);
+        Ok(())
+    }
+
+    /// Brings the set of monitored processes in line with `PROCESE` and the config.
+    async fn sync_roster(&mut self, config: &Config) -> Result<(), DbError> {
+        let roster = store::roster(&self.db).await?;
+        let retention = config.monitor.stats_retention;
+        let mut seen = Vec::with_capacity(roster.len());
+        let mut fresh = false;
+        for row in roster {
+            if !is_valid_process_name(&row.process_name) {
+                continue;
+            }
+            let Some(process) = config.process(&row.process_name) else {
+                continue;
+            };
+            seen.push(row.process_id);
+            let entry = self.processes.entry(row.process_id).or_insert_with(|| {
+                fresh = true;
+                Monitored::new(row.process_id, process.clone(), retention)
+            });
+            if entry.config.name != process.name {
+                *entry = Monitored::new(row.process_id, process.clone(), retention);
+                fresh = true;
+            }
+            entry.config = process;
+            entry.alarm_raised = row.alarm_raised;
+        }
+        self.processes.retain(|id, _| seen.contains(id));
+        if fresh {
+            self.seed_windows(config).await;
+        }
+        self.publish_targets();
+        Ok(())
+    }
+
+    /// Fills the windows of new processes from the samples already stored, so that averages
+    /// cover the retention window across a restart of the monitor.
+    async fn seed_windows(&mut self, config: &Config) {
+        let retention = config.monitor.stats_retention;
+        let span = retention / window::BUCKETS as u32;
+        let stored =
+            match store::stored_aggregates(&self.db, &config.monitor.host, retention, span).await {
+                Ok(stored) => stored,
+                Err(error) => return log_failure("reading stored samples", &error),
+            };
+        let now = self.now();
+        for aggregate in stored {
+            let Some(process) = self.processes.get_mut(&aggregate.process_id) else {
+                continue;
+            };
+            // Seed only windows that have seen nothing yet in this run.
+            let metric = match aggregate.metric {
+                StoredMetric::Cpu => &mut process.cpu,
+                StoredMetric::Memory => &mut process.memory,
+                StoredMetric::Response => &mut process.response,
+            };
+            if metric.last.is_some() {
+                continue;
+            }
+            let index = metric.window.bucket_of(now).saturating_sub(aggregate.age);
+            metric
+                .window
+                .add_aggregate(index, aggregate.sum, aggregate.count, aggregate.max);
+        }
+    }
+
+    fn publish_targets(&self) {
+        let targets: Vec<Target> = self
+            .processes
+            .values()
+            .filter_map(|p| {
+                Some(Target {
+                    process_id: p.process_id,
+                    name: p.config.name.clone(),
+                    command: p.config.health_check_command.clone()?,
+                    timeout: p.config.health_check_timeout,
+                })
+            })
+            .collect();
+        if **self.targets.borrow() != targets {
+            self.targets.send_replace(Arc::new(targets));
+        }
+    }
+
+    /// One scan of the process table finds every process not watched now.
+    fn find_missing(&mut self) {
+        let missing: Vec<i32> = self
+            .processes
+            .values()
+            .filter(|p| p.watched.is_none())
+            .map(|p| p.process_id)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let Ok(table) = ProcessTable::new() else {
+            return;
+        };
+        for id in missing {
+            self.find_in(&table, id);
+        }
+    }
+
+    /// Looks for one process in `table` and watches it when found.
+    fn find_in(&mut self, table: &ProcessTable, process_id: i32) -> bool {
+        let Some(process) = self.processes.get_mut(&process_id) else {
+            return false;
+        };
+        let found = table.find(&process.config.name, &process.config.matcher);
+        for candidate in found {
+            if let Ok(watched) = Watched::open(candidate) {
+                process.watched = Some(watched);
+                process.exit_task = watch_exit(process_id, candidate, self.exit_tx.clone());
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Reads every watched process and counts a check for every process.
+    async fn read_usage(&mut self, config: &Config) -> Vec<Sample> {
+        let now = self.now();
+        let mut samples = Vec::with_capacity(self.processes.len());
+        let ids: Vec<i32> = self.processes.keys().copied().collect();
+        for id in ids {
+            let Some(process) = self.processes.get_mut(&id) else {
+                continue;
+            };
+            let usage = process.watched.as_mut().and_then(|w| w.read(self.units));
+            let seen = match usage {
+                Some(usage) => {
+                    process.rss_bytes = Some(usage.rss_bytes);
+                    let mem_pct = percent(usage.rss_bytes, self.total_memory);
+                    process.memory.record(now, mem_pct);
+                    if let Some(cpu) = usage.cpu_pct {
+                        process.cpu.record(now, cpu);
+                    }
+                    Seen::Alive
+                }
+                None => {
+                    process.lose();
+                    Seen::Dead
+                }
+            };
+            samples.push(Sample::Usage {
+                process_id: id,
+                alive: seen == Seen::Alive,
+                pid: process.pid(),
+                cpu_pct: usage.and(process.cpu.last),
+                mem_pct: usage.and(process.memory.last),
+                rss_bytes: process.rss_bytes,
+            });
+            self.after_check(config, id, seen).await;
+        }
+        samples
+    }
+
+    /// Records what one check found: outages, and the auto alarm once the dead streak
+    /// reaches `dead_after`.
+    async fn after_check(&mut self, config: &Config, process_id: i32, seen: Seen) {
+        let Some(process) = self.processes.get_mut(&process_id) else {
+            return;
+        };
+        let transition = process.check(seen, config.monitor.dead_after);
+        let host = &config.monitor.host;
+        let result = if transition.outage_began {
+            store::outage_began(&self.db, host, process_id).await
+        } else if transition.outage_ended {
+            store::outage_ended(&self.db, host, process_id).await
+        } else {
+            Ok(())
+        };
+        if let Err(error) = result {
+            log_failure("recording an outage", &error);
+        }
+        if transition.dead_enough && process.may_auto_alarm(config.monitor.auto_alarm) {
+            self.auto_alarm(config, process_id).await;
+        }
+    }
+
+    async fn auto_alarm(&mut self, config: &Config, process_id: i32) {
+        let Some(process) = self.processes.get_mut(&process_id) else {
+            return;
+        };
+        let text = note::found_dead(config.monitor.dead_after, &config.monitor.host);
+        match store::raise_alarm(&self.db, process_id, &text).await {
+            Ok(true) => {
+                tracing::warn!(process = %process.name(), "found dead {} checks in a row: alarm raised", config.monitor.dead_after);
+                process.alarm_raised = true;
+                let alarm = Alarm {
+                    process_id,
+                    process_name: process.config.name.clone(),
+                    source: TriggerSource::Auto,
+                    seen_at: Instant::now(),
+                };
+                // The restarter takes it now rather than at the next poll.
+                let _ = self.links.alarms.send(vec![alarm]).await;
+            }
+            Ok(false) => process.alarm_raised = true,
+            Err(error) => log_failure("raising an auto alarm", &error),
+        }
+    }
+
+    /// A watched process exited: record it now and, with `auto_alarm`, run the `dead_after`
+    /// re-checks at once, `dead_recheck_interval` apart.
+    async fn exited(&mut self, process_id: i32, exited: FoundProcess) {
+        let config = self.config.borrow().clone();
+        let Some(process) = self.processes.get_mut(&process_id) else {
+            return;
+        };
+        if !process.watches(exited) {
+            return;
+        }
+        process.lose();
+        let wants_alarm = process.may_auto_alarm(config.monitor.auto_alarm);
+        let checks = if wants_alarm {
+            config.monitor.dead_after
+        } else {
+            1
+        };
+        for check in 0..checks {
+            if check > 0 {
+                tokio::time::sleep(config.monitor.dead_recheck_interval).await;
+            }
+            // The first check is the exit itself; later ones look for a replacement.
+            let found = check > 0
+                && ProcessTable::new().is_ok_and(|table| self.find_in(&table, process_id));
+            let seen = if found { Seen::Alive } else { Seen::Dead };
+            // A process the restarter is handling is dead on purpose: its outage is real,
+            // and `may_auto_alarm` keeps its alarm out of it.
+            self.after_check(&config, process_id, seen).await;
+            if found {
+                break;
+            }
+        }
+    }
+
+    async fn restart_notice(&mut self, notice: RestartNotice) {
+        match notice {
+            RestartNotice::Began(id) => {
+                if let Some(process) = self.processes.get_mut(&id) {
+                    process.in_hand = true;
+                }
+            }
+            RestartNotice::Ended(id) => {
+                let Some(process) = self.processes.get_mut(&id) else {
+                    return;
+                };
+                process.in_hand = false;
+                // The restart may have cleared the alarm and started a new process: watch it
+                // now, so that its next death is seen at once.
+                process.alarm_raised = false;
+                if process.watched.is_none()
+                    && ProcessTable::new().is_ok_and(|table| self.find_in(&table, id))
+                {
+                    let config = self.config.borrow().clone();
+                    self.after_check(&config, id, Seen::Alive).await;
+                }
+            }
+        }
+    }
+
+    fn record_beats(&mut self, round: Vec<Beat>) {
+        let now = self.now();
+        for beat in round {
+            let Some(process) = self.processes.get_mut(&beat.process_id) else {
+                continue;
+            };
+            process.response.record(now, beat.response_ms);
+            process.last_check_ok = Some(beat.ok);
+            self.pending_beats.push(Sample::Heartbeat {
+                process_id: beat.process_id,
+                response_ms: beat.response_ms,
+                ok: beat.ok,
+            });
+        }
+    }
+
+    /// Writes the samples and the current statistics, scores the host, prunes.
+    async fn write(&mut self, config: &Config, mut samples: Vec<Sample>) -> Result<(), DbError> {
+        let host = &config.monitor.host;
+        samples.append(&mut self.pending_beats);
+        store::insert_samples(&self.db, host, &samples).await?;
+        let now = self.now();
+        let current: Vec<_> = self
+            .processes
+            .values_mut()
+            .map(|p| p.current(now))
+            .collect();
+        if let Some(start) = self.monitor_start {
+            store::upsert_stats(&self.db, host, start, &current).await?;
+        }
+        self.score(config).await?;
+        let due = self.pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+        if due {
+            self.pruned_at = Some(Instant::now());
+            let removed = store::prune(&self.db, config.monitor.stats_retention).await?;
+            if removed > 0 {
+                tracing::debug!("pruned {removed} samples and scores past stats_retention");
+            }
+        }
+        Ok(())
+    }
+
+    async fn score(&mut self, config: &Config) -> Result<(), DbError> {
+        let required: Vec<&Monitored> = self
+            .processes
+            .values()
+            .filter(|p| p.config.required)
+            .collect();
+        let ids: Vec<i32> = required.iter().map(|p| p.process_id).collect();
+        let alive: Vec<&&Monitored> = required
+            .iter()
+            .filter(|p| p.last_seen == Some(Seen::Alive))
+            .collect();
+        let restarts =
+            store::restarts_within(&self.db, &config.monitor.host, &ids, config.health.window)
+                .await?;
+        let inputs = HealthInputs {
+            restarts_in_window: restarts,
+            average_response: mean(required.iter().filter_map(|p| p.response.last))
+                .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+            heartbeat_interval: config.monitor.heartbeat_interval,
+            average_memory_pct: mean(alive.iter().filter_map(|p| p.memory.last)),
+            required_alive: alive.len(),
+            required_total: required.len(),
+        };
+        let score = health::score(&inputs, &config.health);
+        store::insert_health(&self.db, &config.monitor.host, &score).await?;
+        match self.health.observe(score.total, config.health.threshold) {
+            Crossing::Fell => {
+                tracing::warn!(
+                    "health score {:.2} fell below {}",
+                    score.total,
+                    config.health.threshold
+                );
+                if let Some(text) = config.health.on_low_health_command.clone() {
+                    let total = format!("{:.2}", score.total);
+                    tokio::spawn(async move {
+                        let program = Program::Shell {
+                            text: &text,
+                            name: &total,
+                        };
+                        let outcome = command::run(program, LOW_HEALTH_TIMEOUT).await;
+                        tracing::info!("on_low_health_command: {outcome}");
+                    });
+                }
+            }
+            Crossing::Recovered => {
+                tracing::info!(
+                    "health score {:.2} is back above {}",
+                    score.total,
+                    config.health.threshold
+                )
+            }
+            Crossing::Unchanged => {}
+        }
+        Ok(())
+    }
+}
+
+/// Starts a task that reports when `process` exits; `None` where pidfds are not available,
+/// and sampling alone then finds the death.
+fn watch_exit(
+    process_id: i32,
+    process: FoundProcess,
+    exits: mpsc::UnboundedSender<Exit>,
+) -> Option<OwnedTask> {
+    let notice = watching::exit_notice(process).ok()?;
+    Some(OwnedTask(tokio::spawn(async move {
+        notice.exited().await;
+        let _ = exits.send((process_id, process));
+    })))
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, count) = values.fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
+    (count > 0).then(|| sum / f64::from(count))
+}
+
+/// Database trouble is logged once per change by `Database::run`; anything else here.
+fn log_failure(what: &str, error: &DbError) {
+    if !error.is_unavailable() {
+        tracing::error!("{what}: {error}");
+    }
+}

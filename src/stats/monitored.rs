@@ -1,0 +1,249 @@
+//! What the sampler knows of one process: whether and how it is watched, its dead streak, and
+//! its metrics over the retention window. The decisions (is this a new outage? has the streak
+//! reached `dead_after`?) are plain functions of this state.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::config::ProcessConfig;
+use crate::db::stats::CurrentStats;
+use crate::process::FoundProcess;
+use crate::process::watch::Watched;
+
+use super::window::Window;
+
+/// A background task that ends with its owner.
+#[derive(Debug)]
+pub struct OwnedTask(pub JoinHandle<()>);
+
+impl Drop for OwnedTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One metric: its window, and the last value seen.
+#[derive(Debug, Clone)]
+pub struct Metric {
+    pub window: Window,
+    pub last: Option<f64>,
+}
+
+impl Metric {
+    fn new(retention: Duration) -> Metric {
+        Metric {
+            window: Window::new(retention),
+            last: None,
+        }
+    }
+
+    pub fn record(&mut self, at: f64, value: f64) {
+        self.window.add(at, value);
+        self.last = Some(value);
+    }
+}
+
+/// What one check of a process found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Alive,
+    Dead,
+}
+
+/// What follows a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// The process went down (or is first seen down): open an outage.
+    pub outage_began: bool,
+    /// The process came back (or is first seen up): close the open outage.
+    pub outage_ended: bool,
+    /// The dead streak has just reached `dead_after`: raise the alarm if allowed.
+    pub dead_enough: bool,
+}
+
+#[derive(Debug)]
+pub struct Monitored {
+    pub process_id: i32,
+    pub config: ProcessConfig,
+    pub alarm_raised: bool,
+    /// The restarter is handling it: deaths are its business, not the auto alarm's.
+    pub in_hand: bool,
+    pub watched: Option<Watched>,
+    /// Wakes the sampler when the watched process exits.
+    pub exit_task: Option<OwnedTask>,
+    /// `None` until the first check: the state in the database is unknown.
+    pub last_seen: Option<Seen>,
+    pub dead_streak: u32,
+    pub rss_bytes: Option<u64>,
+    pub cpu: Metric,
+    pub memory: Metric,
+    pub response: Metric,
+    pub last_check_ok: Option<bool>,
+}
+
+impl Monitored {
+    pub fn new(process_id: i32, config: ProcessConfig, retention: Duration) -> Monitored {
+        Monitored {
+            process_id,
+            config,
+            alarm_raised: false,
+            in_hand: false,
+            watched: None,
+            exit_task: None,
+            last_seen: None,
+            dead_streak: 0,
+            rss_bytes: None,
+            cpu: Metric::new(retention),
+            memory: Metric::new(retention),
+            response: Metric::new(retention),
+            last_check_ok: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.watched.as_ref().map(|w| w.process.pid)
+    }
+
+    pub fn watches(&self, process: FoundProcess) -> bool {
+        self.watched.as_ref().is_some_and(|w| w.process == process)
+    }
+
+    /// Stops watching: the process exited.
+    pub fn lose(&mut self) {
+        self.watched = None;
+        self.exit_task = None;
+        self.rss_bytes = None;
+    }
+
+    /// Counts one check and says what follows.
+    pub fn check(&mut self, seen: Seen, dead_after: u32) -> Transition {
+        let before = self.last_seen.replace(seen);
+        let changed = before != Some(seen);
+        match seen {
+            Seen::Alive => {
+                self.dead_streak = 0;
+                Transition {
+                    outage_began: false,
+                    outage_ended: changed,
+                    dead_enough: false,
+                }
+            }
+            Seen::Dead => {
+                self.dead_streak = self.dead_streak.saturating_add(1);
+                Transition {
+                    outage_began: changed,
+                    outage_ended: false,
+                    dead_enough: self.dead_streak == dead_after,
+                }
+            }
+        }
+    }
+
+    /// Whether a dead streak that reached `dead_after` raises the alarm: only for required
+    /// processes, with `auto_alarm`, and not while the alarm is raised or a restart runs.
+    pub fn may_auto_alarm(&self, auto_alarm: bool) -> bool {
+        auto_alarm && self.config.required && !self.alarm_raised && !self.in_hand
+    }
+
+    pub fn current(&mut self, now: f64) -> CurrentStats {
+        CurrentStats {
+            process_id: self.process_id,
+            process_name: self.config.name.clone(),
+            required: self.config.required,
+            alive: self.last_seen == Some(Seen::Alive),
+            pid: self.pid(),
+            rss_bytes: self.rss_bytes,
+            avg_response_ms: self.response.window.average(now),
+            max_response_ms: self.response.window.max(now),
+            last_response_ms: self.response.last,
+            last_check_ok: self.last_check_ok,
+            avg_mem_pct: self.memory.window.average(now),
+            max_mem_pct: self.memory.window.max(now),
+            last_mem_pct: self.memory.last,
+            avg_cpu_pct: self.cpu.window.average(now),
+            last_cpu_pct: self.cpu.last,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ProcessMatch, RestartStrategy};
+
+    fn monitored() -> Monitored {
+        let config = ProcessConfig {
+            name: "p".into(),
+            restart_strategy: RestartStrategy::Auto,
+            pre_restart_command: None,
+            health_check_command: None,
+            health_check_timeout: Duration::from_secs(1),
+            restart_delay: Duration::ZERO,
+            max_attempts: 1,
+            service_name: None,
+            start_command: None,
+            stop_timeout: Duration::from_secs(1),
+            command_timeout: Duration::from_secs(1),
+            matcher: ProcessMatch::Name,
+            required: true,
+            depends_on: Vec::new(),
+            hosts: None,
+        };
+        Monitored::new(1, config, Duration::from_secs(60))
+    }
+
+    #[test]
+    fn checks_open_and_close_outages_and_count_the_dead_streak() {
+        use Seen::*;
+        let mut process = monitored();
+        // (seen, outage began, outage ended, dead enough) with dead_after = 3
+        let cases = [
+            (Alive, false, true, false), // first check: the database learns it is up
+            (Alive, false, false, false),
+            (Dead, true, false, false),
+            (Dead, false, false, false),
+            (Alive, false, true, false), // a flap: the streak starts again
+            (Dead, true, false, false),
+            (Dead, false, false, false),
+            (Dead, false, false, true),  // third in a row
+            (Dead, false, false, false), // raised once, not again
+        ];
+        for (i, (seen, began, ended, enough)) in cases.into_iter().enumerate() {
+            let got = process.check(seen, 3);
+            assert_eq!(
+                (got.outage_began, got.outage_ended, got.dead_enough),
+                (began, ended, enough),
+                "check {i}: {seen:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_process_first_seen_dead_opens_an_outage_and_alarms_once() {
+        let mut process = monitored();
+        let first = process.check(Seen::Dead, 1);
+        assert!(first.outage_began && first.dead_enough);
+        let second = process.check(Seen::Dead, 1);
+        assert!(!second.outage_began && !second.dead_enough);
+    }
+
+    #[test]
+    fn only_required_processes_out_of_alarm_and_out_of_hand_are_auto_alarmed() {
+        let mut process = monitored();
+        assert!(process.may_auto_alarm(true));
+        assert!(!process.may_auto_alarm(false));
+        process.alarm_raised = true;
+        assert!(!process.may_auto_alarm(true));
+        process.alarm_raised = false;
+        process.in_hand = true;
+        assert!(!process.may_auto_alarm(true));
+        process.in_hand = false;
+        process.config.required = false;
+        assert!(!process.may_auto_alarm(true));
+    }
+}
