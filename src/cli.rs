@@ -36,6 +36,20 @@ pub enum Command {
     },
     /// Create the database if needed, apply pending migrations and exit.
     Migrate,
+    /// Statistics of this host's processes: uptime, restarts, MTTR, CPU, memory, response.
+    Stats {
+        /// Show one process in detail, with its latest restart events.
+        name: Option<String>,
+        /// Print the statistics document (monitorTimeOfStart, procStats) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// This host's latest health score, its sub-scores and the verdict against the threshold.
+    Health {
+        /// Print it as a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Carries out the command line.
@@ -45,6 +59,13 @@ pub fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Run => run(config),
         Command::CheckConfig { db } => check_config(&config, db),
         Command::Migrate => migrate(&config),
+        Command::Stats { name, json } => {
+            let stats = crate::report::command::stats(&config, name.as_deref(), json);
+            runtime()?.block_on(stats)
+        }
+        Command::Health { json } => {
+            runtime()?.block_on(crate::report::command::health(&config, json))
+        }
     }
 }
 

@@ -1,0 +1,231 @@
+//! The statistics document of `process-stats-design-review.md`, as `stats --json` prints it and
+//! `GET /process_stats` will serve it: the monitor's start and, per process, the figures of
+//! `PROCESS_STATS`, with the key names of the design review.
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+
+use super::ProcessRef;
+use super::ReportError;
+use super::read::{CurrentStats, host_stats, monitor_start, process_stats, resolve_process};
+use crate::db::Database;
+
+/// How the document and the reports write times: the database's UTC time, to the second.
+pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatisticsDocument {
+    /// When the monitor of the host started; null if it never ran.
+    #[serde(rename = "monitorTimeOfStart")]
+    pub monitor_time_of_start: Option<String>,
+    #[serde(rename = "procStats")]
+    pub proc_stats: Vec<ProcStats>,
+}
+
+/// One process in the document. Unknown figures are null; response times are whole
+/// milliseconds and percentages have one decimal, as in the design review's example.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcStats {
+    #[serde(rename = "procName")]
+    pub proc_name: String,
+    pub alive: Option<bool>,
+    /// The last successful restart, or the monitor's start when there was none.
+    #[serde(rename = "lastRestart")]
+    pub last_restart: Option<String>,
+    #[serde(rename = "totalRestarts")]
+    pub total_restarts: Option<i64>,
+    #[serde(rename = "avgResponseTimeMS")]
+    pub avg_response_time_ms: Option<i64>,
+    #[serde(rename = "maxResponseTimeMS")]
+    pub max_response_time_ms: Option<i64>,
+    #[serde(rename = "lastResponseTimeMS")]
+    pub last_response_time_ms: Option<i64>,
+    #[serde(rename = "avgMemUsagePct")]
+    pub avg_mem_usage_pct: Option<f64>,
+    #[serde(rename = "maxMemUsagePct")]
+    pub max_mem_usage_pct: Option<f64>,
+    #[serde(rename = "lastMemUsagePct")]
+    pub last_mem_usage_pct: Option<f64>,
+    #[serde(rename = "avgCpuUsagePct")]
+    pub avg_cpu_usage_pct: Option<f64>,
+}
+
+impl StatisticsDocument {
+    /// The document of these processes; `current` is None for a process not sampled on the
+    /// host (all its figures are then null).
+    pub fn new(
+        monitor_start: Option<NaiveDateTime>,
+        processes: &[(ProcessRef, Option<CurrentStats>)],
+    ) -> StatisticsDocument {
+        StatisticsDocument {
+            monitor_time_of_start: monitor_start.map(timestamp),
+            proc_stats: processes
+                .iter()
+                .map(|(process, current)| {
+                    ProcStats::new(&process.name, current.as_ref(), monitor_start)
+                })
+                .collect(),
+        }
+    }
+
+    /// The document as indented JSON, for people and scripts alike.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+}
+
+impl ProcStats {
+    pub fn new(
+        name: &str,
+        current: Option<&CurrentStats>,
+        monitor_start: Option<NaiveDateTime>,
+    ) -> ProcStats {
+        let Some(current) = current else {
+            return ProcStats {
+                proc_name: name.to_owned(),
+                alive: None,
+                last_restart: None,
+                total_restarts: None,
+                avg_response_time_ms: None,
+                max_response_time_ms: None,
+                last_response_time_ms: None,
+                avg_mem_usage_pct: None,
+                max_mem_usage_pct: None,
+                last_mem_usage_pct: None,
+                avg_cpu_usage_pct: None,
+            };
+        };
+        ProcStats {
+            proc_name: name.to_owned(),
+            alive: Some(current.alive),
+            // The design review: "If no restarts, it will equal [the monitor's] time of start".
+            last_restart: current.last_restart.or(monitor_start).map(timestamp),
+            total_restarts: Some(i64::from(current.total_restarts)),
+            avg_response_time_ms: whole_milliseconds(current.avg_response_ms),
+            max_response_time_ms: whole_milliseconds(current.max_response_ms),
+            last_response_time_ms: whole_milliseconds(current.last_response_ms),
+            avg_mem_usage_pct: one_decimal(current.avg_mem_pct),
+            max_mem_usage_pct: one_decimal(current.max_mem_pct),
+            last_mem_usage_pct: one_decimal(current.last_mem_pct),
+            avg_cpu_usage_pct: one_decimal(current.avg_cpu_pct),
+        }
+    }
+}
+
+/// The statistics document of `host`: every process it samples, or only the one called `name`
+/// (an error if `PROCESE` has no such process; a process not sampled here has null figures).
+pub async fn statistics_document(
+    db: &Database,
+    host: &str,
+    name: Option<&str>,
+) -> Result<StatisticsDocument, ReportError> {
+    let start = monitor_start(db, host).await?;
+    let processes = match name {
+        None => host_stats(db, host)
+            .await?
+            .into_iter()
+            .map(|(process, current)| (process, Some(current)))
+            .collect(),
+        Some(name) => {
+            let process = resolve_process(db, host, name).await?;
+            let current = process_stats(db, host, process.process_id).await?;
+            vec![(process, current)]
+        }
+    };
+    Ok(StatisticsDocument::new(start, &processes))
+}
+
+pub fn timestamp(time: NaiveDateTime) -> String {
+    time.format(TIME_FORMAT).to_string()
+}
+
+fn whole_milliseconds(value: Option<f64>) -> Option<i64> {
+    // `as` saturates; a non-finite value would only come from a broken row: leave it unknown.
+    value.filter(|v| v.is_finite()).map(|v| v.round() as i64)
+}
+
+fn one_decimal(value: Option<f64>) -> Option<f64> {
+    value
+        .filter(|v| v.is_finite())
+        .map(|v| (v * 10.0).round() / 10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn at(hour: u32, minute: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2021, 1, 20)
+            .and_then(|day| day.and_hms_milli_opt(hour, minute, 0, 250))
+            .expect("a valid time")
+    }
+
+    fn current(last_restart: Option<NaiveDateTime>) -> CurrentStats {
+        CurrentStats {
+            alive: true,
+            pid: Some(4242),
+            last_restart,
+            total_restarts: 3,
+            avg_response_ms: Some(123.4),
+            max_response_ms: Some(320.6),
+            last_response_ms: None,
+            avg_mem_pct: Some(2.34),
+            max_mem_pct: Some(3.25),
+            last_mem_pct: Some(2.2),
+            avg_cpu_pct: Some(8.94),
+            last_cpu_pct: Some(1.0),
+            first_seen: at(11, 0),
+            updated_at: at(12, 0),
+        }
+    }
+
+    fn process(name: &str) -> ProcessRef {
+        ProcessRef {
+            process_id: 1,
+            name: name.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_document_has_the_keys_of_the_design_review_in_order() {
+        let document = StatisticsDocument::new(
+            Some(at(12, 0)),
+            &[(process("metrics"), Some(current(Some(at(12, 30)))))],
+        );
+        let json = serde_json::to_string(&document).expect("serializes");
+        assert_eq!(
+            json,
+            "{\"monitorTimeOfStart\":\"2021-01-20 12:00:00\",\"procStats\":[{\
+             \"procName\":\"metrics\",\"alive\":true,\"lastRestart\":\"2021-01-20 12:30:00\",\
+             \"totalRestarts\":3,\"avgResponseTimeMS\":123,\"maxResponseTimeMS\":321,\
+             \"lastResponseTimeMS\":null,\"avgMemUsagePct\":2.3,\"maxMemUsagePct\":3.3,\
+             \"lastMemUsagePct\":2.2,\"avgCpuUsagePct\":8.9}]}"
+        );
+    }
+
+    #[test]
+    fn a_process_never_restarted_shows_the_monitor_start_as_its_last_restart() {
+        let stats = ProcStats::new("httpd", Some(&current(None)), Some(at(9, 5)));
+        assert_eq!(stats.last_restart.as_deref(), Some("2021-01-20 09:05:00"));
+    }
+
+    #[test]
+    fn a_process_not_sampled_has_every_figure_null() {
+        let stats = ProcStats::new("httpd", None, Some(at(9, 5)));
+        let json = serde_json::to_value(&stats).expect("serializes");
+        let object = json.as_object().expect("an object");
+        assert_eq!(object.len(), 11);
+        for (key, value) in object {
+            if key != "procName" {
+                assert!(value.is_null(), "{key} is {value}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_host_gives_an_empty_list() {
+        let json = serde_json::to_string(&StatisticsDocument::new(None, &[])).expect("json");
+        assert_eq!(json, "{\"monitorTimeOfStart\":null,\"procStats\":[]}");
+    }
+}
