@@ -144,9 +144,12 @@ async fn service_strategy_restarts_the_unit_through_systemctl() {
     let path = fake_path(
         &world,
         Some(&format!(
-            "echo \"$@\" >> {}\n{} 1000 >/dev/null 2>&1 &\nexit 0",
-            calls.display(),
-            sleeper.display()
+            // Like systemd, the unit runs apart from systemctl, which returns once it started.
+            "echo \"$@\" >> {calls}\n/usr/bin/setsid -f {sleeper} 1000 >/dev/null 2>&1\n\
+             until {path}/pgrep -x {name} >/dev/null; do /usr/bin/sleep 0.01; done",
+            calls = calls.display(),
+            sleeper = sleeper.display(),
+            path = world.path("bin").display(),
         )),
     );
     let section = format!(

@@ -56,16 +56,23 @@ impl Fixture {
         path
     }
 
-    /// Starts the sleeper called `name` in a session of its own, as an operator's init
-    /// script would.
-    pub fn start_sleeper(&self, name: &str) -> Child {
+    /// Starts the sleeper called `name` in a process group of its own, as an operator's
+    /// init script would.
+    pub fn start_sleeper(&self, name: &str) -> Running {
+        self.start(&self.sleeper(name), &["1000"])
+    }
+
+    /// Starts `program` with `args`; it is killed when the test ends, even by a panic.
+    pub fn start(&self, program: &Path, args: &[&str]) -> Running {
         use std::os::unix::process::CommandExt;
-        Command::new(self.sleeper(name))
-            .arg("1000")
-            .stdin(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("start sleeper")
+        Running(
+            Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("start a test process"),
+        )
     }
 
     /// The `start_command` that runs the sleeper called `name` in the foreground.
@@ -150,12 +157,29 @@ impl Fixture {
     }
 
     pub fn config_text_with(&self, database: &str, monitor: &str, processes: &str) -> String {
+        let lock = self.path("monitor.lock");
+        let lock = lock.display().to_string();
+        let defaults = [
+            ("host", "testhost"),
+            ("check_interval", "0.2"),
+            ("stats_interval", "0"),
+            ("heartbeat_interval", "0"),
+            ("lock_file", lock.as_str()),
+            ("shutdown_grace", "10"),
+        ];
+        // The test's own [monitor] lines win over these defaults.
+        let set_by_test = |key: &str| {
+            monitor
+                .lines()
+                .any(|line| line.split('=').next().is_some_and(|k| k.trim() == key))
+        };
+        let mut section = String::from("[monitor]\n");
+        for (key, value) in defaults.iter().filter(|(key, _)| !set_by_test(key)) {
+            section.push_str(&format!("{key} = {value}\n"));
+        }
         format!(
-            "{database}connect_timeout = 2\nquery_timeout = 5\n\n\
-             [monitor]\nhost = testhost\ncheck_interval = 0.2\nstats_interval = 0\n\
-             heartbeat_interval = 0\nlock_file = {lock}\nshutdown_grace = 10\n{monitor}\n\n\
+            "{database}connect_timeout = 2\nquery_timeout = 5\n\n{section}{monitor}\n\n\
              [logging]\nlog_file = {log}\nstderr = false\nlevel = debug\n\n{processes}\n",
-            lock = self.path("monitor.lock").display(),
             log = self.path("monitor.log").display(),
         )
     }
@@ -234,6 +258,29 @@ impl Drop for Monitor {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
+    }
+}
+
+/// A child process of the test, killed and reaped when dropped.
+pub struct Running(pub Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

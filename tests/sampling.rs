@@ -1,0 +1,532 @@
+//! The sampler against real processes and MariaDB: finding processes, statistics, outages,
+//! auto alarms through the pidfd, the health score and the low-health command.
+
+mod common;
+
+use std::process::Command;
+
+use chrono::{DateTime, Utc};
+use common::fixture::{Fixture, PATIENCE, kill_all, pids_of};
+use common::{wait_for, wait_until};
+use sqlx::Row;
+
+/// Quick sampling, no heartbeat, no auto alarm unless the test says so.
+const QUICK: &str = "stats_interval = 0.2";
+
+#[derive(Debug, Clone, PartialEq)]
+struct Stats {
+    alive: bool,
+    pid: Option<i32>,
+    total_restarts: i32,
+    last_restart: Option<DateTime<Utc>>,
+    last_mem_pct: Option<f64>,
+    avg_cpu_pct: Option<f64>,
+    last_response_ms: Option<f64>,
+}
+
+async fn stats(world: &Fixture, id: i32) -> Option<Stats> {
+    let row = sqlx::query(
+        "SELECT alive, pid, total_restarts, last_restart, last_mem_pct, avg_cpu_pct, \
+         last_response_ms FROM PROCESS_STATS WHERE process_id = ? AND host = 'testhost'",
+    )
+    .bind(id)
+    .fetch_optional(&world.db.pool)
+    .await
+    .expect("read PROCESS_STATS")?;
+    Some(Stats {
+        alive: row.get::<i8, _>(0) != 0,
+        pid: row.get(1),
+        total_restarts: row.get(2),
+        last_restart: row.get(3),
+        last_mem_pct: row.get(4),
+        avg_cpu_pct: row.get(5),
+        last_response_ms: row.get(6),
+    })
+}
+
+async fn wait_stats(world: &Fixture, id: i32, what: &str, check: impl Fn(&Stats) -> bool) -> Stats {
+    wait_for(PATIENCE, what, || async {
+        stats(world, id).await.filter(|s| check(s))
+    })
+    .await
+}
+
+fn section(name: &str, body: &str) -> String {
+    format!("[process.{name}]\n{body}\n")
+}
+
+#[tokio::test]
+async fn live_and_never_seen_processes_are_sampled() {
+    let world = Fixture::new().await;
+    let (alive, never) = (world.unique_name("live"), world.unique_name("never"));
+    let mut child = world.start_sleeper(&alive);
+    world.add_process(1, &alive).await;
+    world.add_process(2, &never).await;
+    let sections = format!("{}\n{}", section(&alive, ""), section(&never, ""));
+    let service = world.run_in_process(world.config(QUICK, &sections));
+
+    let live = wait_stats(&world, 1, "the live process sampled twice", |s| {
+        s.alive && s.avg_cpu_pct.is_some()
+    })
+    .await;
+    assert_eq!(live.pid, Some(i32::try_from(child.id()).expect("pid")));
+    assert!(
+        live.last_mem_pct.is_some_and(|m| m > 0.0 && m < 5.0),
+        "{live:?}"
+    );
+    assert_eq!(live.total_restarts, 0);
+
+    let dead = wait_stats(&world, 2, "the missing process sampled", |_| true).await;
+    assert!(!dead.alive);
+    assert_eq!(dead.pid, None);
+    assert_eq!(dead.last_mem_pct, None);
+    let started: DateTime<Utc> =
+        sqlx::query("SELECT started_at FROM MONITOR_INSTANCE WHERE host = 'testhost'")
+            .fetch_one(&world.db.pool)
+            .await
+            .expect("the monitor recorded its start")
+            .get(0);
+    assert_eq!(
+        dead.last_restart,
+        Some(started),
+        "never restarted: the monitor's start"
+    );
+    wait_until(PATIENCE, "samples stored", || async {
+        world
+            .count(
+                "SELECT COUNT(*) FROM PROCESS_SAMPLES WHERE process_id = ? AND kind = 'sample'",
+                1,
+            )
+            .await
+            >= 2
+    })
+    .await;
+
+    service.stop().await;
+    let _ = child.kill();
+    let _ = child.wait();
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn processes_are_found_by_command_line_and_by_arguments() {
+    let world = Fixture::new().await;
+    let (by_line, by_args) = (world.unique_name("line"), world.unique_name("args"));
+    let bin = world.unique_name("bin");
+    let sleeper = world.sleeper(&bin);
+    let line = world.start(&sleeper, &["1000", "11"]);
+    let args = world.start(&sleeper, &["1000", "22"]);
+    let _decoy = world.start(&sleeper, &["1000", "23"]);
+    world.add_process(1, &by_line).await;
+    world.add_process(2, &by_args).await;
+    let sections = format!(
+        "{}\n{}",
+        section(&by_line, &format!("match = /{bin} 1000 11$")),
+        section(
+            &by_args,
+            &format!("match.0 = /{bin}$\nmatch.1 = ^1000$\nmatch.2 = ^22$")
+        )
+    );
+    let service = world.run_in_process(world.config(QUICK, &sections));
+
+    let first = wait_stats(&world, 1, "found by match", |s| s.alive).await;
+    assert_eq!(first.pid, Some(i32::try_from(line.id()).expect("pid")));
+    let second = wait_stats(&world, 2, "found by match.N", |s| s.alive).await;
+    assert_eq!(second.pid, Some(i32::try_from(args.id()).expect("pid")));
+
+    service.stop().await;
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_zombie_counts_as_dead() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("zomb");
+    let sleeper = world.sleeper(&name);
+    // The sleeper exits at once; its parent execs into sleep and never reaps it.
+    let mut parent = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("{} 0 & exec sleep 60", sleeper.display()))
+        .spawn()
+        .expect("start the parent");
+    wait_until(PATIENCE, "the sleeper is a zombie", || async {
+        zombie_named(&name)
+    })
+    .await;
+    world.add_process(1, &name).await;
+    let service = world.run_in_process(world.config(QUICK, &section(&name, "")));
+
+    let seen = wait_stats(&world, 1, "the zombie sampled", |_| true).await;
+    assert!(!seen.alive);
+    assert_eq!(seen.pid, None);
+
+    service.stop().await;
+    let _ = parent.kill();
+    let _ = parent.wait();
+    world.db.drop_database().await;
+}
+
+/// Whether a zombie whose name is `name` exists.
+fn zombie_named(name: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries.flatten().any(|entry| {
+                std::fs::read_to_string(entry.path().join("stat"))
+                    .is_ok_and(|stat| stat.contains(&format!("({name}) Z")))
+            })
+        })
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_process_replaced_under_the_same_name_is_recorded_with_its_new_pid() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("repl");
+    let mut first = world.start_sleeper(&name);
+    world.add_process(1, &name).await;
+    let service = world.run_in_process(world.config(QUICK, &section(&name, "")));
+    let old = i32::try_from(first.id()).expect("pid");
+    wait_stats(&world, 1, "the first process", |s| s.pid == Some(old)).await;
+
+    let _ = first.kill();
+    let _ = first.wait();
+    let mut second = world.start_sleeper(&name);
+    let new = i32::try_from(second.id()).expect("pid");
+    let seen = wait_stats(&world, 1, "the replacement", |s| s.pid == Some(new)).await;
+    assert!(seen.alive);
+    let outages = world
+        .count(
+            "SELECT COUNT(*) FROM PROCESS_OUTAGES WHERE process_id = ?",
+            1,
+        )
+        .await;
+    assert!(
+        outages <= 1,
+        "at most the one gap between the two: {outages}"
+    );
+
+    service.stop().await;
+    let _ = second.kill();
+    let _ = second.wait();
+    world.db.drop_database().await;
+}
+
+fn auto(dead_after: u32, stats_interval: &str) -> String {
+    format!(
+        "stats_interval = {stats_interval}\nauto_alarm = true\ndead_after = {dead_after}\ndead_recheck_interval = 0.01"
+    )
+}
+
+#[tokio::test]
+async fn a_death_is_noticed_through_the_pidfd_and_restarted_as_an_auto_alarm() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("pidfd");
+    let mut first = world.start_sleeper(&name);
+    world.add_process(1, &name).await;
+    let body = format!(
+        "restart_strategy = process\nstart_command = {}\nhealth_check_command = pgrep -x %s\n\
+         restart_delay = 0",
+        world.start_command(&name)
+    );
+    // Samples an hour apart: only the pidfd can see the death in time.
+    let config = world.config(&auto(2, "3600"), &section(&name, &body));
+    let service = world.run_in_process(config);
+    let old = i32::try_from(first.id()).expect("pid");
+    wait_stats(&world, 1, "the first sample", |s| s.pid == Some(old)).await;
+
+    let _ = first.kill();
+    let _ = first.wait();
+    let (success, strategy, _, _) = world.wait_event(1).await;
+    assert!(success);
+    assert_eq!(strategy.as_deref(), Some("process"));
+    let note = world.wait_cleared(1).await;
+    assert!(note.starts_with("restarted via process"), "{note}");
+    let source: String =
+        sqlx::query("SELECT trigger_source FROM RESTART_EVENTS WHERE process_id = 1")
+            .fetch_one(&world.db.pool)
+            .await
+            .expect("the restart event")
+            .get(0);
+    assert_eq!(source, "auto");
+    let now = pids_of(&name);
+    assert_eq!(now.len(), 1);
+    assert_ne!(now[0], old);
+
+    // The new process is watched at once: its death is noticed too.
+    kill_all(&name);
+    wait_until(PATIENCE, "the second restart", || async {
+        world
+            .count(
+                "SELECT COUNT(*) FROM RESTART_EVENTS WHERE success = 1 AND process_id = ?",
+                1,
+            )
+            .await
+            == 2
+    })
+    .await;
+
+    service.stop().await;
+    kill_all(&name);
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("flap");
+    let mut first = world.start_sleeper(&name);
+    world.add_process(1, &name).await;
+    let body = format!("start_command = {}", world.start_command(&name));
+    let monitor =
+        "stats_interval = 3600\nauto_alarm = true\ndead_after = 3\ndead_recheck_interval = 0.5";
+    let service = world.run_in_process(world.config(monitor, &section(&name, &body)));
+    let old = i32::try_from(first.id()).expect("pid");
+    wait_stats(&world, 1, "the first sample", |s| s.pid == Some(old)).await;
+
+    // Killed and at once replaced: the first re-check, half a second later, finds it back.
+    let _ = first.kill();
+    let _ = first.wait();
+    let mut second = world.start_sleeper(&name);
+    wait_until(PATIENCE, "the outage closed", || async {
+        world
+            .count(
+                "SELECT COUNT(*) FROM PROCESS_OUTAGES WHERE process_id = ? AND up_at IS NOT NULL",
+                1,
+            )
+            .await
+            == 1
+    })
+    .await;
+    assert_eq!(world.status(1).await.0, 0, "no alarm for a flap");
+    assert_eq!(
+        world
+            .count(
+                "SELECT COUNT(*) FROM RESTART_EVENTS WHERE process_id = ?",
+                1
+            )
+            .await,
+        0
+    );
+
+    service.stop().await;
+    let _ = second.kill();
+    let _ = second.wait();
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_process_that_is_not_required_raises_no_alarm() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("opt");
+    let mut child = world.start_sleeper(&name);
+    world.add_process(1, &name).await;
+    let body = format!(
+        "required = false\nstart_command = {}",
+        world.start_command(&name)
+    );
+    let service = world.run_in_process(world.config(&auto(1, "0.2"), &section(&name, &body)));
+    wait_stats(&world, 1, "the first sample", |s| s.alive).await;
+
+    let _ = child.kill();
+    let _ = child.wait();
+    wait_stats(&world, 1, "seen dead", |s| !s.alive).await;
+    wait_until(PATIENCE, "the outage recorded", || async {
+        world
+            .count(
+                "SELECT COUNT(*) FROM PROCESS_OUTAGES WHERE process_id = ? AND up_at IS NULL",
+                1,
+            )
+            .await
+            == 1
+    })
+    .await;
+    // Several samples later, still no alarm.
+    let samples = world
+        .count(
+            "SELECT COUNT(*) FROM PROCESS_SAMPLES WHERE process_id = ?",
+            1,
+        )
+        .await;
+    wait_until(PATIENCE, "three more samples", || async {
+        world
+            .count(
+                "SELECT COUNT(*) FROM PROCESS_SAMPLES WHERE process_id = ?",
+                1,
+            )
+            .await
+            >= samples + 3
+    })
+    .await;
+    assert_eq!(world.status(1).await.0, 0);
+
+    service.stop().await;
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn samples_older_than_the_retention_are_pruned() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("prune");
+    world.add_process(1, &name).await;
+    sqlx::query(
+        "INSERT INTO PROCESS_SAMPLES (process_id, host, kind, sampled_at, alive) \
+         VALUES (1, 'testhost', 'sample', NOW(3) - INTERVAL 2 HOUR, 1)",
+    )
+    .execute(&world.db.pool)
+    .await
+    .expect("an old sample");
+    let service = world.run_in_process(world.config(
+        "stats_interval = 0.2\nstats_retention = 3600",
+        &section(&name, ""),
+    ));
+    wait_until(PATIENCE, "the old sample pruned", || async {
+        world
+            .count(
+                "SELECT COUNT(*) FROM PROCESS_SAMPLES WHERE sampled_at < NOW(3) - INTERVAL ? HOUR",
+                1,
+            )
+            .await
+            == 0
+    })
+    .await;
+    assert!(
+        world
+            .count(
+                "SELECT COUNT(*) FROM PROCESS_SAMPLES WHERE process_id = ?",
+                1
+            )
+            .await
+            > 0
+    );
+
+    service.stop().await;
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_heartbeat_records_response_times() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("beat");
+    let mut child = world.start_sleeper(&name);
+    world.add_process(1, &name).await;
+    let body = "health_check_command = pgrep -x %s";
+    let config = world.config(
+        "stats_interval = 0.2\nheartbeat_interval = 0.2",
+        &section(&name, body),
+    );
+    let service = world.run_in_process(config);
+
+    let seen = wait_stats(&world, 1, "a heartbeat", |s| s.last_response_ms.is_some()).await;
+    assert!(
+        seen.last_response_ms
+            .is_some_and(|ms| ms > 0.0 && ms < 5000.0),
+        "{seen:?}"
+    );
+    let ok: i64 = world
+        .count("SELECT COUNT(*) FROM PROCESS_SAMPLES WHERE process_id = ? AND kind = 'heartbeat' AND check_ok = 1", 1)
+        .await;
+    assert!(ok >= 1);
+
+    service.stop().await;
+    let _ = child.kill();
+    let _ = child.wait();
+    world.db.drop_database().await;
+}
+
+async fn latest_health(world: &Fixture) -> Option<(f64, Option<f64>, Option<f64>)> {
+    sqlx::query(
+        "SELECT total, availability_status, restart_status FROM HEALTH_SCORE \
+         WHERE host = 'testhost' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_optional(&world.db.pool)
+    .await
+    .expect("read HEALTH_SCORE")
+    .map(|row| (row.get(0), row.get(1), row.get(2)))
+}
+
+#[tokio::test]
+async fn the_health_score_falls_when_a_required_process_is_kept_dead_and_the_command_runs_once() {
+    let world = Fixture::new().await;
+    let (a, b) = (world.unique_name("ha"), world.unique_name("hb"));
+    let mut first = world.start_sleeper(&a);
+    let mut second = world.start_sleeper(&b);
+    world.add_process(1, &a).await;
+    world.add_process(2, &b).await;
+    let crossings = world.path("crossings");
+    let text = world.config_text(QUICK, &format!("{}\n{}", section(&a, ""), section(&b, "")))
+        + &format!(
+            "[health]\nthreshold = 0.9\non_low_health_command = echo \"%s\" >> {}\n",
+            crossings.display()
+        );
+    let service = world.run_in_process(world.parse(&text));
+    wait_until(PATIENCE, "a healthy score", || async {
+        latest_health(&world)
+            .await
+            .is_some_and(|(total, availability, _)| total > 0.99 && availability == Some(1.0))
+    })
+    .await;
+
+    let _ = second.kill();
+    let _ = second.wait();
+    wait_until(PATIENCE, "the score to fall", || async {
+        latest_health(&world)
+            .await
+            .is_some_and(|(total, availability, _)| availability == Some(0.5) && total < 0.9)
+    })
+    .await;
+    // Stays low for several samples; the command ran once.
+    let scores = world
+        .count("SELECT COUNT(*) FROM HEALTH_SCORE WHERE id > ?", 0)
+        .await;
+    wait_until(PATIENCE, "more low scores", || async {
+        world
+            .count("SELECT COUNT(*) FROM HEALTH_SCORE WHERE id > ?", 0)
+            .await
+            >= scores + 3
+    })
+    .await;
+    let ran = wait_for(PATIENCE, "the low-health command", || async {
+        std::fs::read_to_string(&crossings)
+            .ok()
+            .filter(|t| !t.is_empty())
+    })
+    .await;
+    assert_eq!(ran.lines().count(), 1, "{ran}");
+    let score: f64 = ran.trim().parse().expect("the score is the argument");
+    assert!(score < 0.9, "{score}");
+
+    service.stop().await;
+    let _ = first.kill();
+    let _ = first.wait();
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_health_score_falls_when_restarts_come_fast() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("fast");
+    world.add_process(1, &name).await;
+    let body = "restart_strategy = process\nstart_command = true\nhealth_check_command = true\n\
+                max_attempts = 1";
+    let text = world.config_text(
+        "stats_interval = 0.2\nmax_restart_failures = 100",
+        &section(&name, body),
+    ) + "[health]\nwindow = 30\n";
+    let service = world.run_in_process(world.parse(&text));
+    for _ in 0..6 {
+        world.raise_alarm(1).await;
+        world.wait_cleared(1).await;
+    }
+    // Six restarts in a 30 s window: 0.2 per second.
+    wait_until(PATIENCE, "the restart sub-score", || async {
+        latest_health(&world)
+            .await
+            .is_some_and(|(_, _, restart)| restart.is_some_and(|r| (r - 0.8).abs() < 1e-9))
+    })
+    .await;
+    let seen = wait_stats(&world, 1, "six restarts counted", |s| s.total_restarts == 6).await;
+    assert!(seen.last_restart.is_some());
+
+    service.stop().await;
+    world.db.drop_database().await;
+}
