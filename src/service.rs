@@ -48,6 +48,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         shutdown: shutdown.clone(),
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
+    let (_refresh_tx, refresh_rx) = mpsc::channel(4);
     let restarter = Restarter::new(context, config_rx.clone(), tracker.clone(), Some(notice_tx));
     let restarter = tokio::spawn(restarter.run(alarm_rx));
     let sampler = Sampler::new(
@@ -56,6 +57,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         SamplerLinks {
             alarms: alarm_tx.clone(),
             restarts: notice_rx,
+            refresh: refresh_rx,
             shutdown: shutdown.clone(),
         },
     );

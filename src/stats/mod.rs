@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::command::{self, Program};
@@ -52,6 +52,9 @@ pub enum RestartNotice {
 pub struct SamplerLinks {
     pub alarms: mpsc::Sender<Vec<Alarm>>,
     pub restarts: mpsc::UnboundedReceiver<RestartNotice>,
+    /// Requests for a fresh heartbeat and sample now (the status page's Refresh); the
+    /// sampler answers on the enclosed sender once both are written.
+    pub refresh: mpsc::Receiver<oneshot::Sender<()>>,
     pub shutdown: CancellationToken,
 }
 
@@ -118,6 +121,13 @@ impl Sampler {
                 Some((process_id, process)) = self.exit_rx.recv() => self.exited(process_id, process).await,
                 Some(notice) = self.links.restarts.recv() => self.restart_notice(notice).await,
                 Some(round) = beats.recv() => self.record_beats(round),
+                Some(done) = self.links.refresh.recv() => {
+                    let targets = self.targets.borrow().clone();
+                    let round = heartbeat::check_all(&targets).await;
+                    self.record_beats(round);
+                    self.sample().await;
+                    let _ = done.send(());
+                }
                 () = self.links.shutdown.cancelled() => return,
             }
         }
