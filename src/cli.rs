@@ -83,16 +83,27 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn run(config: Config) -> Result<(), Failure> {
-    let _guard = logging::init(&config.logging).map_err(Failure::Logging)?;
+    let guard = logging::init(&config.logging).map_err(Failure::Logging)?;
     runtime()?.block_on(async {
         let shutdown = CancellationToken::new();
-        spawn_signal_handler(shutdown.clone())?;
-        service::run(config, shutdown).await.map_err(Failure::from)
+        let (reload_tx, reload) = tokio::sync::mpsc::channel(1);
+        spawn_signal_handler(shutdown.clone(), reload_tx)?;
+        let controls = service::Controls {
+            shutdown,
+            reload,
+            log_file: guard.reopener(),
+        };
+        service::run_with(config, controls)
+            .await
+            .map_err(Failure::from)
     })
 }
 
-/// SIGTERM and SIGINT cancel the service's token.
-fn spawn_signal_handler(shutdown: CancellationToken) -> Result<(), Failure> {
+/// SIGTERM and SIGINT cancel the service's token; SIGHUP asks for a reload.
+fn spawn_signal_handler(
+    shutdown: CancellationToken,
+    reload: tokio::sync::mpsc::Sender<()>,
+) -> Result<(), Failure> {
     use tokio::signal::unix::{SignalKind, signal};
     let install = |kind| {
         signal(kind)
@@ -100,10 +111,24 @@ fn spawn_signal_handler(shutdown: CancellationToken) -> Result<(), Failure> {
     };
     let mut term = install(SignalKind::terminate())?;
     let mut int = install(SignalKind::interrupt())?;
+    let mut hup = install(SignalKind::hangup())?;
     tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM received"),
-            _ = int.recv() => tracing::info!("SIGINT received"),
+        loop {
+            tokio::select! {
+                _ = term.recv() => {
+                    tracing::info!("SIGTERM received");
+                    break;
+                }
+                _ = int.recv() => {
+                    tracing::info!("SIGINT received");
+                    break;
+                }
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP received: reloading");
+                    // A reload already queued covers this one too.
+                    let _ = reload.try_send(());
+                }
+            }
         }
         shutdown.cancel();
     });

@@ -14,6 +14,7 @@ pub mod health;
 pub mod lock;
 pub mod logging;
 pub mod note;
+pub mod notify;
 pub mod poller;
 pub mod process;
 pub mod report;

@@ -1,8 +1,9 @@
 //! Logging: tracing to `log_file`, rotated by size (logroller) behind a non-blocking writer
 //! that never drops a line, and to stderr when `stderr = true`.
 
-use std::io::IsTerminal;
-use std::path::Path;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use logroller::{LogRollerBuilder, Rotation, RotationSize};
 use tracing_appender::non_blocking::WorkerGuard;
@@ -24,6 +25,50 @@ pub enum LoggingError {
 #[must_use]
 pub struct LogGuard {
     _worker: Option<WorkerGuard>,
+    file: Option<LogFile>,
+}
+
+impl LogGuard {
+    /// A handle that reopens the log file (SIGHUP, after logrotate moved it away).
+    pub fn reopener(&self) -> Option<LogFile> {
+        self.file.clone()
+    }
+}
+
+/// The log file behind the non-blocking writer, which can be reopened in place: the worker
+/// thread writes through the mutex, and a reopen swaps what is behind it.
+#[derive(Clone)]
+pub struct LogFile {
+    roller: Arc<Mutex<logroller::LogRoller>>,
+    path: PathBuf,
+    config: LoggingConfig,
+}
+
+impl LogFile {
+    /// Opens the file again by name; on failure the old one stays in use.
+    pub fn reopen(&self) -> Result<(), LoggingError> {
+        let fresh = roller(&self.path, &self.config)?;
+        let mut roller = self.roller.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = roller.flush();
+        *roller = fresh;
+        Ok(())
+    }
+}
+
+impl Write for LogFile {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        self.roller
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .write(buffer)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.roller
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush()
+    }
 }
 
 /// Installs the global subscriber for the service.
@@ -31,11 +76,17 @@ pub fn init(config: &LoggingConfig) -> Result<LogGuard, LoggingError> {
     let filter = || EnvFilter::try_new(&config.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let mut layers = Vec::new();
     let mut worker = None;
+    let mut file = None;
     if let Some(path) = &config.log_file {
-        let roller = roller(path, config)?;
+        let log = LogFile {
+            roller: Arc::new(Mutex::new(roller(path, config)?)),
+            path: path.clone(),
+            config: config.clone(),
+        };
+        file = Some(log.clone());
         let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(false)
-            .finish(roller);
+            .finish(log);
         worker = Some(guard);
         layers.push(
             tracing_subscriber::fmt::layer()
@@ -59,7 +110,10 @@ pub fn init(config: &LoggingConfig) -> Result<LogGuard, LoggingError> {
         .with(layers)
         .try_init()
         .map_err(|error| LoggingError::Init(error.to_string()))?;
-    Ok(LogGuard { _worker: worker })
+    Ok(LogGuard {
+        _worker: worker,
+        file,
+    })
 }
 
 /// Logging for the one-shot commands: warnings and errors to stderr.

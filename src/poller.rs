@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::db::claims::{self, TriggerSource};
 use crate::db::{self, Database, alarms};
+use crate::notify::PollStatus;
 use crate::restart::Alarm;
 
 /// Longest wait between tries while the database is down.
@@ -25,35 +26,49 @@ pub struct Poller {
     /// This monitor's claim owner, and the prefix all runs on this host share.
     pub owner: String,
     pub owner_prefix: String,
-    /// Told after every completed poll (the watchdog's sign of progress).
-    pub progress: watch::Sender<u64>,
+    /// Told after every completed iteration (the watchdog's sign of progress).
+    pub progress: watch::Sender<PollStatus>,
+    /// systemd's watchdog interval: the loop wakes at least twice per interval, polling or
+    /// not, so that a long `check_interval` does not look like a wedged loop.
+    pub watchdog: Option<Duration>,
 }
 
 impl Poller {
     pub async fn run(self) {
         let mut failures = 0u32;
         let mut ready = false;
+        let mut next_poll = Instant::now();
         loop {
             let config = self.config.borrow().clone();
-            let wait = match self.poll_once(&config, &mut ready).await {
-                Ok(()) => {
-                    failures = 0;
-                    self.progress.send_modify(|count| *count += 1);
-                    config.monitor.check_interval
-                }
-                Err(error) => {
-                    failures = failures.saturating_add(1);
-                    if error.is_unavailable() {
-                        // The change of state was logged once, by `Database::run`.
-                        tracing::debug!("poll failed: {error}");
-                    } else {
-                        tracing::error!("polling for alarms: {error}");
+            if Instant::now() >= next_poll {
+                let wait = match self.poll_once(&config, &mut ready).await {
+                    Ok(()) => {
+                        failures = 0;
+                        config.monitor.check_interval
                     }
-                    db::backoff(failures, MAX_BACKOFF.min(config.monitor.check_interval))
-                }
+                    Err(error) => {
+                        failures = failures.saturating_add(1);
+                        if error.is_unavailable() {
+                            // The change of state was logged once, by `Database::run`.
+                            tracing::debug!("poll failed: {error}");
+                        } else {
+                            tracing::error!("polling for alarms: {error}");
+                        }
+                        db::backoff(failures, MAX_BACKOFF.min(config.monitor.check_interval))
+                    }
+                };
+                next_poll = Instant::now() + wait;
+            }
+            self.progress.send_modify(|status| {
+                status.iterations += 1;
+                status.processes = config.processes.len();
+            });
+            let wake = match self.watchdog {
+                Some(watchdog) => next_poll.min(Instant::now() + watchdog / 2),
+                None => next_poll,
             };
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep_until(wake.into()) => {}
                 () = self.shutdown.cancelled() => return,
             }
         }
@@ -64,12 +79,17 @@ impl Poller {
             self.prepare(config).await?;
             *ready = true;
         }
-        let rows = alarms::fetch_alarms(&self.db).await?;
-        if rows.is_empty() {
+        let poll = alarms::poll(&self.db).await?;
+        self.progress.send_modify(|status| {
+            status.alarms = poll.alarms.len();
+            status.open_breakers = poll.open_breakers;
+        });
+        if poll.alarms.is_empty() {
             return Ok(());
         }
         let seen_at = Instant::now();
-        let batch = rows
+        let batch = poll
+            .alarms
             .into_iter()
             .map(|row| Alarm {
                 process_id: row.process_id,

@@ -1,5 +1,6 @@
-//! `run`: the service itself. Takes the instance lock, starts the poller and the restarter,
-//! and on shutdown stops the poll and lets running restarts finish within `shutdown_grace`.
+//! `run`: the service itself. Takes the instance lock, starts the poller, the restarter and
+//! the sampler, tells systemd it is ready, reloads the configuration on request, and on
+//! shutdown stops the poll and lets running restarts finish within `shutdown_grace`.
 
 use std::sync::Arc;
 
@@ -7,9 +8,11 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
 use crate::lock::{self, LockError};
+use crate::logging::LogFile;
+use crate::notify::{self, PollStatus};
 use crate::poller::Poller;
 use crate::restart::{RestartContext, Restarter};
 use crate::stats::{Sampler, SamplerLinks};
@@ -20,8 +23,31 @@ pub enum ServiceError {
     Lock(#[from] LockError),
 }
 
+/// How the outside world steers a running service.
+pub struct Controls {
+    pub shutdown: CancellationToken,
+    /// Each message asks for `config.ini` to be read again (SIGHUP).
+    pub reload: mpsc::Receiver<()>,
+    /// The log file to reopen on reload, when logging to one.
+    pub log_file: Option<LogFile>,
+}
+
 /// Runs until `shutdown` is cancelled. The database may be down at start and come and go.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), ServiceError> {
+    let (_keep, reload) = mpsc::channel(1);
+    run_with(
+        config,
+        Controls {
+            shutdown,
+            reload,
+            log_file: None,
+        },
+    )
+    .await
+}
+
+pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), ServiceError> {
+    let shutdown = controls.shutdown.clone();
     let _lock = lock::acquire(&config.monitor.lock_file)?;
     let db = Database::connect_lazy(&config.database);
     let owner_prefix = format!("daemon@{}/", config.monitor.host);
@@ -30,17 +56,16 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         std::process::id(),
         chrono::Utc::now().timestamp_micros()
     );
-    let grace = config.monitor.shutdown_grace;
     tracing::info!(
         host = %config.monitor.host,
         processes = config.processes.len(),
         "monitor_service {} started",
         env!("CARGO_PKG_VERSION")
     );
-    let (_config_tx, config_rx) = watch::channel(Arc::new(config));
+    let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let tracker = TaskTracker::new();
     let (alarm_tx, alarm_rx) = mpsc::channel(16);
-    let (progress_tx, _progress_rx) = watch::channel(0u64);
+    let (progress_tx, progress_rx) = watch::channel(PollStatus::default());
 
     let context = RestartContext {
         db: db.clone(),
@@ -70,14 +95,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
         owner,
         owner_prefix,
         progress: progress_tx,
+        watchdog: notify::watchdog_interval(),
     };
     let poller = tokio::spawn(poller.run());
+    let notifier = tokio::spawn(notify::run(progress_rx, db.clone(), shutdown.clone()));
+    notify::ready();
 
-    shutdown.cancelled().await;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(()) = controls.reload.recv() => reload(&config_tx, controls.log_file.as_ref()),
+        }
+    }
+    notify::stopping();
+    let grace = config_tx.borrow().monitor.shutdown_grace;
     tracing::info!("stopping: no new restarts; waiting up to {grace:?} for running ones");
     let _ = poller.await;
     let _ = sampler.await;
     let _ = restarter.await;
+    let _ = notifier.await;
     tracker.close();
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!(
@@ -87,4 +123,76 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reads `config.ini` again. A config that does not validate leaves the running one in place;
+/// one that does takes effect for everything read per cycle (processes, intervals, breakers,
+/// health); what is fixed at start (database, lock file, HTTP address, logging) waits for a
+/// restart, and says so.
+fn reload(config: &watch::Sender<Arc<Config>>, log_file: Option<&LogFile>) {
+    notify::reloading();
+    if let Some(log_file) = log_file {
+        if let Err(error) = log_file.reopen() {
+            tracing::error!("reopening the log: {error}");
+        }
+    }
+    let current = config.borrow().clone();
+    let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
+    match Config::load(&current.path, password) {
+        Ok(fresh) => {
+            for what in fixed_at_start(&current, &fresh) {
+                tracing::warn!("{what} changed: takes effect when the service restarts");
+            }
+            tracing::info!(
+                processes = fresh.processes.len(),
+                "configuration reloaded from {}",
+                fresh.path.display()
+            );
+            config.send_replace(Arc::new(fresh));
+        }
+        Err(error) => {
+            for line in error.to_string().lines() {
+                tracing::error!("reload refused, the running configuration stays: {line}");
+            }
+        }
+    }
+    notify::ready();
+}
+
+/// The settings a reload cannot change.
+fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut fixed = Vec::new();
+    let database = |c: &Config| {
+        let d = &c.database;
+        (
+            d.host.clone(),
+            d.port,
+            d.socket.clone(),
+            d.user.clone(),
+            d.password.clone(),
+            d.database.clone(),
+            d.max_connections,
+        )
+    };
+    if database(old) != database(new) {
+        fixed.push("[database]");
+    }
+    if old.monitor.lock_file != new.monitor.lock_file {
+        fixed.push("lock_file");
+    }
+    if old.monitor.http_listen != new.monitor.http_listen {
+        fixed.push("http_listen");
+    }
+    if old.monitor.host != new.monitor.host {
+        fixed.push("host");
+    }
+    if old.monitor.stats_interval != new.monitor.stats_interval
+        || old.monitor.heartbeat_interval != new.monitor.heartbeat_interval
+    {
+        fixed.push("stats_interval and heartbeat_interval");
+    }
+    if old.logging.log_file != new.logging.log_file || old.logging.level != new.logging.level {
+        fixed.push("[logging]");
+    }
+    fixed
 }

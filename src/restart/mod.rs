@@ -24,6 +24,9 @@ pub struct Restarter {
     context: RestartContext,
     config: watch::Receiver<Arc<Config>>,
     permits: Arc<Semaphore>,
+    /// How many permits `permits` was given: followed when a reload changes
+    /// `max_parallel_restarts`.
+    parallel: usize,
     /// Processes with a task under way; only this task reads or writes it.
     in_hand: HashSet<i32>,
     tracker: TaskTracker,
@@ -43,6 +46,7 @@ impl Restarter {
             context,
             config,
             permits: Arc::new(Semaphore::new(parallel)),
+            parallel,
             in_hand: HashSet::new(),
             tracker,
             notices,
@@ -80,6 +84,7 @@ impl Restarter {
             return;
         }
         let config = self.config.borrow().clone();
+        self.follow_parallelism(config.monitor.max_parallel_restarts);
         let Some(process) = config.process(&alarm.process_name) else {
             tracing::debug!(process = %alarm.process_name, "alarm for a process this host does not handle");
             return;
@@ -103,6 +108,23 @@ impl Restarter {
             }
             let _ = done.send(alarm.process_id);
         });
+    }
+
+    /// Brings the number of permits to `wanted` after a reload. Permits in use cannot be taken
+    /// back at once: the semaphore drops to the new size as running restarts end.
+    fn follow_parallelism(&mut self, wanted: usize) {
+        if wanted > self.parallel {
+            self.permits.add_permits(wanted - self.parallel);
+        } else if wanted < self.parallel {
+            let permits = self.permits.clone();
+            let surplus = self.parallel - wanted;
+            self.tracker.spawn(async move {
+                if let Ok(taken) = permits.acquire_many_owned(surplus as u32).await {
+                    taken.forget();
+                }
+            });
+        }
+        self.parallel = wanted;
     }
 
     /// Notes (once) that an alarm names something no command may be given.
