@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, CONFIG_ENV, Config, DEFAULT_CONFIG_PATH, PASSWORD_ENV};
+use crate::control;
 use crate::db::{self, Database, DbError};
 use crate::exit::Failure;
+use crate::restart::manual::{Action, ManualError};
 use crate::{logging, service};
 
 #[derive(Debug, Parser)]
@@ -50,6 +52,63 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One row per process of this host: alive, pid, alarm, breaker, restarts, cpu, memory.
+    Status {
+        /// Print the rows as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read and write STATUS_PROCESS.alarma.
+    #[command(subcommand)]
+    Alarm(AlarmCommand),
+    /// Start a process now through its strategy, recorded as a manual restart.
+    Start { name: String },
+    /// Stop a process now through its strategy (its alarm is left as it is).
+    Stop { name: String },
+    /// Restart a process now through its strategy; allowed while its breaker is open.
+    Restart { name: String },
+    /// The circuit breakers.
+    #[command(subcommand)]
+    Breaker(BreakerCommand),
+    /// An interactive prompt (monitor>) offering these commands.
+    Shell,
+    /// Print a completion script for a shell.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlarmCommand {
+    /// Every process with its alarm and note.
+    List,
+    /// Raise the alarm of NAME, or of every process with --all.
+    Set(AlarmTarget),
+    /// Clear the alarm of NAME, or of every process with --all.
+    Clear(AlarmTarget),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AlarmTarget {
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl AlarmTarget {
+    fn target(&self) -> control::Target {
+        match &self.name {
+            Some(name) => control::Target::One(name.clone()),
+            None => control::Target::All,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BreakerCommand {
+    /// Every breaker with its state.
+    List,
+    /// Close the breaker of NAME and forget its failures.
+    Reset { name: String },
 }
 
 /// Carries out the command line.
@@ -57,8 +116,30 @@ pub fn execute(cli: Cli) -> Result<(), Failure> {
     let config = load_config(&cli.config)?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(config),
+        Command::Shell => crate::shell::run(&config),
+        command => execute_command(&config, command),
+    }
+}
+
+/// Carries out one command other than `run` and `shell` (the shell's lines come here too).
+pub fn execute_command(config: &Config, command: Command) -> Result<(), Failure> {
+    let config = config.clone();
+    match command {
+        Command::Run | Command::Shell => Err(Failure::Usage(
+            "run and shell are not available inside the shell".to_owned(),
+        )),
         Command::CheckConfig { db } => check_config(&config, db),
         Command::Migrate => migrate(&config),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                shell,
+                &mut command,
+                "monitor_service",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
         Command::Stats { name, json } => {
             let stats = crate::report::command::stats(&config, name.as_deref(), json);
             runtime()?.block_on(stats)
@@ -66,6 +147,81 @@ pub fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Health { json } => {
             runtime()?.block_on(crate::report::command::health(&config, json))
         }
+        command => runtime()?.block_on(control_command(&config, command)),
+    }
+}
+
+/// The commands that act on the control plane, with the database connected once.
+async fn control_command(config: &Config, command: Command) -> Result<(), Failure> {
+    let db = Database::connect_lazy(&config.database);
+    let result = control_output(&db, config, command).await;
+    db.close().await;
+    println!("{}", result?);
+    Ok(())
+}
+
+async fn control_output(
+    db: &Database,
+    config: &Config,
+    command: Command,
+) -> Result<String, Failure> {
+    let output = match command {
+        Command::Status { json } => control::status(db, config).await.and_then(|rows| {
+            if json {
+                control::status_json(&rows)
+            } else {
+                Ok(control::status_text(&rows))
+            }
+        }),
+        Command::Alarm(AlarmCommand::List) => control::alarm_list(db).await,
+        Command::Alarm(AlarmCommand::Set(target)) => {
+            control::set_alarm(db, &target.target(), true).await
+        }
+        Command::Alarm(AlarmCommand::Clear(target)) => {
+            control::set_alarm(db, &target.target(), false).await
+        }
+        Command::Breaker(BreakerCommand::List) => control::breaker_list(db, config).await,
+        Command::Breaker(BreakerCommand::Reset { name }) => control::breaker_reset(db, &name).await,
+        Command::Start { name } => return manual(db, config, &name, Action::Start).await,
+        Command::Stop { name } => return manual(db, config, &name, Action::Stop).await,
+        Command::Restart { name } => return manual(db, config, &name, Action::Restart).await,
+        _ => return Err(Failure::Internal("not a control command".to_owned())),
+    }
+    .map_err(control_failure)?;
+    Ok(output.trim_end().to_owned())
+}
+
+async fn manual(
+    db: &Database,
+    config: &Config,
+    name: &str,
+    action: Action,
+) -> Result<String, Failure> {
+    let process = control::resolve(db, name).await.map_err(control_failure)?;
+    let settings = config::is_valid_process_name(name)
+        .then(|| config.process(name))
+        .flatten()
+        .ok_or_else(|| {
+            control_failure(control::ControlError::NotHere(
+                name.to_owned(),
+                config.monitor.host.clone(),
+            ))
+        })?;
+    crate::restart::manual::act(db, config, &settings, process.process_id, action)
+        .await
+        .map_err(|error| match error {
+            ManualError::Database(error) => unavailable(error),
+            other => Failure::Internal(other.to_string()),
+        })
+}
+
+fn control_failure(error: control::ControlError) -> Failure {
+    match error {
+        control::ControlError::Unknown(_) | control::ControlError::NotHere(..) => {
+            Failure::Usage(error.to_string())
+        }
+        control::ControlError::Database(error) => unavailable(error),
+        control::ControlError::Json(why) => Failure::Internal(why),
     }
 }
 

@@ -108,15 +108,26 @@ async fn run_attempt(
 
 /// `systemctl restart <unit>`, then the health check.
 pub async fn restart_service(process: &ProcessConfig) -> Result<(), String> {
+    systemctl("restart", process).await?;
+    health_check(process).await
+}
+
+/// `systemctl VERB -- <unit>` under `command_timeout`.
+pub async fn systemctl(verb: &str, process: &ProcessConfig) -> Result<(), String> {
     let unit = process.service_name();
     let program = Program::Exec {
         program: "systemctl",
-        args: &["restart", "--", unit],
+        args: &[verb, "--", unit],
     };
-    if let CommandOutcome::Failed(failure) = command::run(program, process.command_timeout).await {
-        return Err(format!("systemctl restart {unit}: {failure}"));
+    match command::run(program, process.command_timeout).await {
+        CommandOutcome::Success => Ok(()),
+        CommandOutcome::Failed(failure) => Err(format!("systemctl {verb} {unit}: {failure}")),
     }
-    health_check(process).await
+}
+
+/// Whether an instance of the process runs now.
+pub fn is_running(process: &ProcessConfig) -> Result<bool, String> {
+    find(process).map(|found| !found.is_empty())
 }
 
 /// Stops every instance of the process, starts `start_command`, then the health check.

@@ -4,6 +4,7 @@
 
 pub mod cycle;
 pub mod handle;
+pub mod manual;
 pub mod plan;
 
 use std::collections::HashSet;
