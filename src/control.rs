@@ -172,9 +172,12 @@ pub async fn breaker_list(db: &Database, config: &Config) -> Result<String, Cont
 
 pub async fn breaker_reset(db: &Database, name: &str) -> Result<String, ControlError> {
     let process = resolve(db, name).await?;
-    crate::db::breaker::save(db.pool(), process.process_id, Default::default())
-        .await
-        .map_err(DbError::from)?;
+    db.run(crate::db::breaker::save(
+        db.pool(),
+        process.process_id,
+        Default::default(),
+    ))
+    .await?;
     Ok(format!(
         "circuit breaker of {name} reset: closed, 0 failures"
     ))

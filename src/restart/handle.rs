@@ -121,9 +121,8 @@ async fn handle_claimed(
             return Ok(Handled::BreakerOpen { until });
         }
         Admission::Trial if breaker != admission.breaker => {
-            db::breaker::save(db.pool(), alarm.process_id, breaker)
-                .await
-                .map_err(DbError::from)?;
+            db.run(db::breaker::save(db.pool(), alarm.process_id, breaker))
+                .await?;
             tracing::info!(process = %alarm.process_name, "circuit breaker half-open: one trial restart");
         }
         Admission::Trial | Admission::Allowed => {}
