@@ -24,6 +24,10 @@ pub enum Failure {
     /// Bad configuration (78).
     #[error("{0}")]
     Config(ConfigError),
+    /// `http_listen` cannot be bound (78: the setting is what must change, and systemd should
+    /// not loop on it).
+    #[error("{0}")]
+    Listen(String),
     /// The log file named by the configuration cannot be opened (78 too: the setting is what
     /// must change).
     #[error("{0}")]
@@ -38,7 +42,7 @@ impl Failure {
             Failure::Internal(_) => 70,
             Failure::Locked(LockError::HeldBy { .. }) => 75,
             Failure::Locked(LockError::Io { .. }) => 70,
-            Failure::Config(_) | Failure::Logging(_) => 78,
+            Failure::Config(_) | Failure::Logging(_) | Failure::Listen(_) => 78,
         })
     }
 }
@@ -47,6 +51,7 @@ impl From<ServiceError> for Failure {
     fn from(error: ServiceError) -> Failure {
         match error {
             ServiceError::Lock(lock) => Failure::Locked(lock),
+            listen @ ServiceError::Listen { .. } => Failure::Listen(listen.to_string()),
         }
     }
 }

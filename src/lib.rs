@@ -12,6 +12,7 @@ pub mod control;
 pub mod db;
 pub mod exit;
 pub mod health;
+pub mod http;
 pub mod lock;
 pub mod logging;
 pub mod note;

@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
+use crate::http::{self, HttpState};
 use crate::lock::{self, LockError};
 use crate::logging::LogFile;
 use crate::notify::{self, PollStatus};
@@ -21,6 +22,12 @@ use crate::stats::{Sampler, SamplerLinks};
 pub enum ServiceError {
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// `[monitor] http_listen` cannot be bound: in use, or not an address of this machine.
+    #[error("cannot listen on {addr} ([monitor] http_listen): {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// How the outside world steers a running service.
@@ -49,6 +56,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
 pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), ServiceError> {
     let shutdown = controls.shutdown.clone();
     let _lock = lock::acquire(&config.monitor.lock_file)?;
+    // Bound before anything starts, so that an address in use stops the start clearly.
+    let listener = match config.monitor.http_listen {
+        Some(addr) => Some(
+            http::bind(addr)
+                .await
+                .map_err(|source| ServiceError::Listen { addr, source })?,
+        ),
+        None => None,
+    };
     let db = Database::connect_lazy(&config.database);
     let owner_prefix = format!("daemon@{}/", config.monitor.host);
     let owner = format!(
@@ -73,7 +89,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         shutdown: shutdown.clone(),
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
-    let (_refresh_tx, refresh_rx) = mpsc::channel(4);
+    let (refresh_tx, refresh_rx) = mpsc::channel(4);
     let restarter = Restarter::new(context, config_rx.clone(), tracker.clone(), Some(notice_tx));
     let restarter = tokio::spawn(restarter.run(alarm_rx));
     let sampler = Sampler::new(
@@ -87,6 +103,14 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         },
     );
     let sampler = tokio::spawn(sampler.run());
+    let status_page = listener.map(|listener| {
+        let state = HttpState {
+            db: db.clone(),
+            config: config_rx.clone(),
+            refresh: refresh_tx,
+        };
+        http::spawn(listener, state, shutdown.clone())
+    });
     let poller = Poller {
         db: db.clone(),
         config: config_rx,
@@ -112,6 +136,9 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     tracing::info!("stopping: no new restarts; waiting up to {grace:?} for running ones");
     let _ = poller.await;
     let _ = sampler.await;
+    if let Some(status_page) = status_page {
+        let _ = status_page.await;
+    }
     let _ = restarter.await;
     let _ = notifier.await;
     tracker.close();

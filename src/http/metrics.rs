@@ -1,0 +1,194 @@
+//! `GET /metrics`: the host's status as OpenMetrics text, names prefixed `monitor_service_`,
+//! one series per process under the label `process`.
+//!
+//! A fresh registry is built from the database at each scrape: the figures live in the
+//! database, written by the sampler and the restarter, so there is nothing to keep in step.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
+
+use super::status::HostStatus;
+
+/// The content type of OpenMetrics text, which Prometheus asks for and understands.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProcessLabels {
+    process: String,
+}
+
+type Flag = Family<ProcessLabels, Gauge>;
+type Figure = Family<ProcessLabels, Gauge<f64, AtomicU64>>;
+
+/// The metrics of `status` as OpenMetrics text, ending with `# EOF`.
+pub fn render(status: &HostStatus) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::with_prefix("monitor_service");
+    let up = Gauge::<i64>::default();
+    up.set(1);
+    registry.register("up", "The monitor is running and its database answers", up);
+    if let Some(total) = status.health.total {
+        let score = Gauge::<f64, AtomicU64>::default();
+        score.set(total);
+        registry.register(
+            "health_score",
+            "The host's latest health score, 0 (bad) to 1 (good)",
+            score,
+        );
+    }
+
+    let alive = Flag::default();
+    let in_alarm = Flag::default();
+    let breaker_open = Flag::default();
+    let cpu = Figure::default();
+    let memory = Figure::default();
+    let response = Figure::default();
+    let restarts = Family::<ProcessLabels, Counter>::default();
+    // Two PROCESE rows may share a name; one series per name, the first row's.
+    let mut seen = HashSet::new();
+    for process in &status.processes {
+        if !seen.insert(process.name.as_str()) {
+            continue;
+        }
+        let labels = ProcessLabels {
+            process: process.name.clone(),
+        };
+        in_alarm
+            .get_or_create(&labels)
+            .set(i64::from(process.alarm));
+        breaker_open
+            .get_or_create(&labels)
+            .set(i64::from(process.breaker_open()));
+        let Some(current) = &process.current else {
+            continue;
+        };
+        alive.get_or_create(&labels).set(i64::from(current.alive));
+        restarts
+            .get_or_create(&labels)
+            .inc_by(u64::try_from(current.total_restarts).unwrap_or(0));
+        for (family, value) in [
+            (&cpu, current.last_cpu_pct),
+            (&memory, current.last_mem_pct),
+            (&response, current.last_response_ms),
+        ] {
+            if let Some(value) = value.filter(|v| v.is_finite()) {
+                family.get_or_create(&labels).set(value);
+            }
+        }
+    }
+    registry.register(
+        "process_alive",
+        "Whether the process was running at the last sample",
+        alive,
+    );
+    registry.register(
+        "process_in_alarm",
+        "Whether STATUS_PROCESS.alarma is raised",
+        in_alarm,
+    );
+    registry.register(
+        "process_breaker_open",
+        "Whether the circuit breaker is open or half open",
+        breaker_open,
+    );
+    registry.register(
+        "process_cpu_percent",
+        "CPU use at the last sample, 100 = one core",
+        cpu,
+    );
+    registry.register(
+        "process_memory_percent",
+        "Resident memory at the last sample, percent of the machine's",
+        memory,
+    );
+    registry.register(
+        "process_response_ms",
+        "Duration of the last health check in milliseconds",
+        response,
+    );
+    registry.register(
+        "process_restarts",
+        "Successful restarts of the process by this host",
+        restarts,
+    );
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::status::tests::current;
+    use super::super::status::{HostStatus, ProcessStatus};
+    use super::*;
+    use crate::breaker::BreakerState;
+    use crate::report::HealthReport;
+
+    fn status() -> HostStatus {
+        let mut health = HealthReport::new("web1", None, 0.5);
+        health.total = Some(0.875);
+        let process = |id, name: &str, alarm, breaker, sampled: bool| ProcessStatus {
+            process_id: id,
+            name: name.to_owned(),
+            alarm,
+            breaker,
+            current: sampled.then(current),
+        };
+        HostStatus {
+            host: "web1".to_owned(),
+            monitor_start: None,
+            health,
+            processes: vec![
+                process(1, "api", false, BreakerState::Closed, true),
+                process(2, "api", true, BreakerState::Open, true),
+                process(3, "we\"b", true, BreakerState::HalfOpen, false),
+            ],
+        }
+    }
+
+    #[test]
+    fn every_figure_has_its_series_with_the_process_label() {
+        let text = render(&status()).expect("encodes");
+        for line in [
+            "monitor_service_up 1",
+            "monitor_service_health_score 0.875",
+            "monitor_service_process_alive{process=\"api\"} 1",
+            "monitor_service_process_in_alarm{process=\"api\"} 0",
+            "monitor_service_process_breaker_open{process=\"api\"} 0",
+            "monitor_service_process_cpu_percent{process=\"api\"} 2.44",
+            "monitor_service_process_memory_percent{process=\"api\"} 1.25",
+            "monitor_service_process_response_ms{process=\"api\"} 11.6",
+            "monitor_service_process_restarts_total{process=\"api\"} 2",
+            "monitor_service_process_in_alarm{process=\"we\\\"b\"} 1",
+            "monitor_service_process_breaker_open{process=\"we\\\"b\"} 1",
+            "# TYPE monitor_service_process_restarts counter",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no line {line} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn a_process_not_sampled_has_no_figures_and_a_shared_name_one_series() {
+        let text = render(&status()).expect("encodes");
+        assert!(!text.contains("process_alive{process=\"we"), "{text}");
+        let alarms = text
+            .lines()
+            .filter(|l| l.starts_with("monitor_service_process_in_alarm{process=\"api\"}"))
+            .count();
+        assert_eq!(alarms, 1, "{text}");
+    }
+
+    #[test]
+    fn no_health_score_yet_means_no_health_series() {
+        let mut status = status();
+        status.health.total = None;
+        let text = render(&status).expect("encodes");
+        assert!(!text.contains("monitor_service_health_score "), "{text}");
+    }
+}
