@@ -432,9 +432,16 @@ fn detach(command: &mut Command) {
         command.pre_exec(|| {
             nix::unistd::setsid().map_err(io::Error::from)?;
             // Best effort: the flag needs Linux 5.11 (RHEL 9 has it). Marking close-on-exec
-            // rather than closing keeps the standard library's exec-error pipe working.
-            let cloexec = nix::libc::CLOSE_RANGE_CLOEXEC as nix::libc::c_int;
-            nix::libc::close_range(3, nix::libc::c_uint::MAX, cloexec);
+            // rather than closing keeps the standard library's exec-error pipe working. The
+            // raw system call, not glibc's wrapper (glibc 2.34+), keeps the binary buildable
+            // for RHEL 8's glibc 2.28; its kernel answers ENOSYS, which is ignored.
+            let cloexec = nix::libc::CLOSE_RANGE_CLOEXEC as nix::libc::c_uint;
+            nix::libc::syscall(
+                nix::libc::SYS_close_range,
+                3 as nix::libc::c_uint,
+                nix::libc::c_uint::MAX,
+                cloexec,
+            );
             Ok(())
         });
     }
