@@ -58,6 +58,22 @@ if [ "$dropped" -gt 0 ]; then
     echo "    dropped $dropped leftover test database(s)"
 fi
 
+stage "tools: chromium, mandoc and rpm (Debian packages), cargo-generate-rpm"
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v mandoc >/dev/null 2>&1 || missing+=(mandoc)
+command -v rpm >/dev/null 2>&1 || missing+=(rpm)
+if [ ${#missing[@]} -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 || die "${missing[*]} missing and there is no apt-get"
+    { apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >/dev/null ||
+        die "installing ${missing[*]} failed"
+fi
+# About 4 minutes on 2 cores, once per machine.
+if ! command -v cargo-generate-rpm >/dev/null 2>&1; then
+    cargo install cargo-generate-rpm --locked --quiet || die "installing cargo-generate-rpm failed"
+fi
+
 stage "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 
