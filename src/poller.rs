@@ -103,11 +103,28 @@ impl Poller {
         Ok(())
     }
 
+    /// Applies the migrations, reporting progress meanwhile: a migration (an index on a big
+    /// table) may take longer than systemd's watchdog interval, and is work, not a wedge.
+    async fn migrate_with_keepalive(&self) -> Result<(), db::DbError> {
+        let Some(watchdog) = self.watchdog else {
+            return self.db.migrate().await;
+        };
+        let migration = self.db.migrate();
+        tokio::pin!(migration);
+        let mut keepalive = tokio::time::interval(watchdog / 2);
+        loop {
+            tokio::select! {
+                result = &mut migration => return result,
+                _ = keepalive.tick() => self.progress.send_modify(|status| status.iterations += 1),
+            }
+        }
+    }
+
     /// Once the database answers: the schema, then the claims an earlier run left behind.
     async fn prepare(&self, config: &Config) -> Result<(), db::DbError> {
         if config.database.auto_migrate {
             self.db.create_database_if_missing(&config.database).await?;
-            self.db.migrate().await?;
+            self.migrate_with_keepalive().await?;
         }
         let expired =
             claims::expire_left_by_earlier_runs(&self.db, &self.owner_prefix, &self.owner).await?;
