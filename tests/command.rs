@@ -38,14 +38,12 @@ fn path_text(path: &Path) -> &str {
 
 /// The state letter of `/proc/PID/stat`, or `None` when the process does not exist.
 fn state_of(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.trim_start().chars().next()
+    monitor_service::process::stat::read(pid).map(|stat| stat.state)
 }
 
 /// Gone: not existing, or a zombie (dead, waiting for a parent that is not us).
 fn is_gone(pid: i32) -> bool {
-    matches!(state_of(pid), None | Some('Z' | 'X'))
+    monitor_service::process::stat::read(pid).is_none_or(|stat| stat.is_dead())
 }
 
 /// Reads a PID that a shell wrote to `file`, waiting for it to appear.

@@ -100,13 +100,11 @@ fn shell_group(text: &str) -> Spawned {
 }
 
 fn state_of(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.trim_start().chars().next()
+    monitor_service::process::stat::read(pid).map(|stat| stat.state)
 }
 
 fn is_gone(pid: i32) -> bool {
-    matches!(state_of(pid), None | Some('Z' | 'X'))
+    monitor_service::process::stat::read(pid).is_none_or(|stat| stat.is_dead())
 }
 
 async fn read_pid(file: &Path) -> i32 {
