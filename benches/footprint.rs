@@ -554,7 +554,52 @@ async fn restore(setup: Setup, kills: usize) -> Result<Restores, Error> {
         sleeper.display()
     );
     let service = Service::start(bench.config(&monitor, &processes)?)?;
+    let measured = kill_rounds(&bench, &target, &mut first, kills).await;
+    service.stop();
+    // Whatever happened: no sleeper is left behind, restarted ones included.
+    let _ = first.kill();
+    let _ = first.wait();
+    for pid in live_named(&target, proc_pids()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let (rounds, scans) = match measured {
+        Ok(measured) => measured,
+        Err(error) => {
+            drop(background);
+            let _ = bench.drop().await;
+            return Err(error);
+        }
+    };
+    let failed = bench
+        .scalar_i64("SELECT COUNT(*) FROM RESTART_EVENTS WHERE success = 0")
+        .await?;
+    if failed > 0 {
+        eprintln!("warning: {failed} restart events failed");
+    }
+    let steps = if setup.dead_after == 3 && setup.heartbeat {
+        Some(steps(&bench, &target).await?)
+    } else {
+        None
+    };
+    drop(background);
+    bench.drop().await?;
+    Ok(Restores {
+        rounds,
+        scans,
+        steps,
+    })
+}
 
+/// The kills, one after another, then process table scans timed under the same load.
+async fn kill_rounds(
+    bench: &Bench,
+    target: &str,
+    first: &mut Child,
+    kills: usize,
+) -> Result<(Vec<Round>, Vec<f64>), Error> {
     let stats_pid = |pool: MySqlPool| async move {
         let row = sqlx::query("SELECT pid FROM PROCESS_STATS WHERE process_id = ? AND alive = 1")
             .bind(TARGET_ID)
@@ -576,7 +621,7 @@ async fn restore(setup: Setup, kills: usize) -> Result<Restores, Error> {
     for round in 0..kills {
         // Spread the kills over the sampling and heartbeat second.
         tokio::time::sleep(Duration::from_millis(137 * (round as u64 % 8))).await;
-        let live = live_named(&target, proc_pids());
+        let live = live_named(target, proc_pids());
         if live != [current] {
             return Err(format!("expected {target} as pid {current}, found {live:?}").into());
         }
@@ -589,7 +634,7 @@ async fn restore(setup: Setup, kills: usize) -> Result<Restores, Error> {
         let new = loop {
             std::thread::sleep(Duration::from_millis(1));
             let fresh = proc_pids().into_iter().filter(|pid| !before.contains(pid));
-            if let Some(&pid) = live_named(&target, fresh).first() {
+            if let Some(&pid) = live_named(target, fresh).first() {
                 break pid;
             }
             if t0.elapsed() > Duration::from_secs(30) {
@@ -602,14 +647,11 @@ async fn restore(setup: Setup, kills: usize) -> Result<Restores, Error> {
             reaped_first = true;
         }
         let pool = bench.pool.clone();
-        wait_for("the restart event to finish", || {
-            let bench = &bench;
-            async move {
-                Ok(bench
-                    .scalar_i64("SELECT COUNT(*) FROM RESTART_EVENTS WHERE finished_at IS NOT NULL")
-                    .await?
-                    > round as i64)
-            }
+        wait_for("the restart event to finish", || async move {
+            Ok(bench
+                .scalar_i64("SELECT COUNT(*) FROM RESTART_EVENTS WHERE finished_at IS NOT NULL")
+                .await?
+                > round as i64)
         })
         .await?;
         wait_for("the sampler to watch the new sleeper", || {
@@ -632,33 +674,11 @@ async fn restore(setup: Setup, kills: usize) -> Result<Restores, Error> {
     for _ in 0..20 {
         let t = Instant::now();
         let table = ProcessTable::new()?;
-        let _ = table.find(&target, &ProcessMatch::Name);
+        let _ = table.find(target, &ProcessMatch::Name);
         scans.push(ms(t.elapsed()));
         tokio::time::sleep(Duration::from_millis(97)).await;
     }
-    let failed = bench
-        .scalar_i64("SELECT COUNT(*) FROM RESTART_EVENTS WHERE success = 0")
-        .await?;
-    service.stop();
-    if failed > 0 {
-        eprintln!("warning: {failed} restart events failed");
-    }
-    let steps = if setup.dead_after == 3 && setup.heartbeat {
-        Some(steps(&bench, &target).await?)
-    } else {
-        None
-    };
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(current),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    drop(background);
-    bench.drop().await?;
-    Ok(Restores {
-        rounds,
-        scans,
-        steps,
-    })
+    Ok((rounds, scans))
 }
 
 fn report(setup: &Setup, measured: &Restores) {

@@ -84,7 +84,11 @@ pub fn init(config: &LoggingConfig) -> Result<LogGuard, LoggingError> {
             config: config.clone(),
         };
         file = Some(log.clone());
+        // The default queue holds 128,000 lines and costs 4 MB of memory from the start; a
+        // few thousand ride out any burst, and with `lossy(false)` a full queue waits rather
+        // than drops.
         let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .buffered_lines_limit(4096)
             .lossy(false)
             .finish(log);
         worker = Some(guard);

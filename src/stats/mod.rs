@@ -294,6 +294,20 @@ impl Sampler {
                 continue;
             };
             let usage = process.watched.as_mut().and_then(|w| w.read(self.units));
+            if usage.is_none() && process.exit_task.is_some() {
+                // The pidfd has seen this exit too, and its notice runs the quick re-checks:
+                // counting the death here as well would leave that notice ignored and the
+                // re-checks at the pace of samples.
+                samples.push(Sample::Usage {
+                    process_id: id,
+                    alive: false,
+                    pid: None,
+                    cpu_pct: None,
+                    mem_pct: None,
+                    rss_bytes: None,
+                });
+                continue;
+            }
             let seen = match usage {
                 Some(usage) => {
                     process.rss_bytes = Some(usage.rss_bytes);
