@@ -10,75 +10,22 @@
 //! `scripts/bench.sh` brings it up first. Run it on a quiet server: the idle-poll figure
 //! counts every statement the server sees.
 
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use monitor_service::config::Config;
-use monitor_service::db::Database;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::MySqlPool;
 use sqlx::{AssertSqlSafe, Row};
 use tokio_util::sync::CancellationToken;
 
-type Error = Box<dyn std::error::Error>;
+mod common;
 
-struct Bench {
-    pool: MySqlPool,
-    name: String,
-    options: MySqlConnectOptions,
-    dir: tempfile::TempDir,
-}
+use common::{Bench, Error};
+
+/// The alarm figures are about polling and restarting alone.
+const NO_SAMPLING: &str = "stats_interval = 0\nheartbeat_interval = 0\n";
 
 impl Bench {
-    async fn new(tag: &str) -> Result<Bench, Error> {
-        let url = std::env::var("MONITOR_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
-        let options = MySqlConnectOptions::from_str(&url)?;
-        let name = format!("bench_{tag}_{}", std::process::id());
-        let server = MySqlPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
-            .execute(&server)
-            .await?;
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-            .execute(&server)
-            .await?;
-        server.close().await;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(2)
-            .connect_with(options.clone().database(&name))
-            .await?;
-        Database::with_pool(pool.clone(), Duration::from_secs(60))
-            .migrate()
-            .await?;
-        Ok(Bench {
-            pool,
-            name,
-            options,
-            dir: tempfile::tempdir()?,
-        })
-    }
-
-    fn config(&self, monitor: &str, processes: &str) -> Result<Config, Error> {
-        let text = format!(
-            "[database]\nhost = {}\nport = {}\nuser = {}\ndatabase = {}\n\n\
-             [monitor]\nhost = bench\nstats_interval = 0\nheartbeat_interval = 0\n\
-             lock_file = {}\n{monitor}\n\n[logging]\nlog_file =\nstderr = false\n\n{processes}\n",
-            self.options.get_host(),
-            self.options.get_port(),
-            self.options.get_username(),
-            self.name,
-            self.dir.path().join("lock").display(),
-        );
-        Ok(Config::from_ini_text(
-            &self.dir.path().join("config.ini"),
-            &text,
-            None,
-        )?)
-    }
-
     async fn add_processes(&self, count: i32, prefix: &str) -> Result<(), Error> {
         for chunk in (1..=count).collect::<Vec<_>>().chunks(500) {
             let values: Vec<String> = chunk
@@ -102,18 +49,6 @@ impl Bench {
             .execute(&self.pool)
             .await?;
         }
-        Ok(())
-    }
-
-    async fn scalar_i64(&self, sql: &'static str) -> Result<i64, Error> {
-        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)
-    }
-
-    async fn drop(self) -> Result<(), Error> {
-        sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{}`", self.name)))
-            .execute(&self.pool)
-            .await?;
-        self.pool.close().await;
         Ok(())
     }
 }
@@ -145,7 +80,7 @@ const TRIVIAL: &str = "[process.default]\nrestart_strategy = process\nstart_comm
 async fn latency() -> Result<(), Error> {
     let bench = Bench::new("latency").await?;
     bench.add_processes(1, "latency").await?;
-    let service = start(bench.config("check_interval = 1", TRIVIAL)?);
+    let service = start(bench.config(&format!("{NO_SAMPLING}check_interval = 1"), TRIVIAL)?);
     let mut samples = Vec::new();
     for round in 0..100u64 {
         // Spread the raises over the poll period.
@@ -194,7 +129,7 @@ async fn thousand() -> Result<(), Error> {
     bench.add_processes(1000, "trivial").await?;
     let parallel = 4;
     let service = start(bench.config(
-        &format!("check_interval = 1\nmax_parallel_restarts = {parallel}"),
+        &format!("{NO_SAMPLING}check_interval = 1\nmax_parallel_restarts = {parallel}"),
         TRIVIAL,
     )?);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -249,7 +184,10 @@ async fn idle_poll() -> Result<(), Error> {
     let bench = Bench::new("idle").await?;
     bench.add_processes(50, "idle").await?;
     let interval = 0.2;
-    let service = start(bench.config(&format!("check_interval = {interval}"), TRIVIAL)?);
+    let service = start(bench.config(
+        &format!("{NO_SAMPLING}check_interval = {interval}"),
+        TRIVIAL,
+    )?);
     tokio::time::sleep(Duration::from_secs(2)).await;
     // What reading the counter costs by itself.
     let a = questions(&bench.pool).await?;

@@ -41,7 +41,6 @@ use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -52,12 +51,29 @@ use monitor_service::db::events::{self, EventStart};
 use monitor_service::db::stats as store;
 use monitor_service::process::watch::{self, Units, Watched};
 use monitor_service::process::{FoundProcess, ProcessTable, stat};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
+use sqlx::mysql::MySqlPool;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;
 
-type Error = Box<dyn std::error::Error>;
+mod common;
+
+use common::{Bench, Error};
+
+impl Bench {
+    async fn add_process(&self, id: i32, name: &str) -> Result<(), Error> {
+        sqlx::query("INSERT INTO PROCESE (process_id, process_name) VALUES (?, ?)")
+            .bind(id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("INSERT INTO STATUS_PROCESS (process_id, alarma, sound) VALUES (?, 0, 0)")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -365,89 +381,6 @@ fn logged(since: Instant, prefix: &str) -> Option<Instant> {
         .iter()
         .find(|(at, message)| *at >= since && message.starts_with(prefix))
         .map(|(at, _)| *at)
-}
-
-struct Bench {
-    pool: MySqlPool,
-    name: String,
-    options: MySqlConnectOptions,
-    dir: tempfile::TempDir,
-}
-
-impl Bench {
-    async fn new(tag: &str) -> Result<Bench, Error> {
-        let url = std::env::var("MONITOR_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
-        let options = MySqlConnectOptions::from_str(&url)?;
-        let name = format!("bench_{tag}_{}", std::process::id());
-        let server = MySqlPoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
-            .execute(&server)
-            .await?;
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-            .execute(&server)
-            .await?;
-        server.close().await;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(2)
-            .connect_with(options.clone().database(&name))
-            .await?;
-        Database::with_pool(pool.clone(), Duration::from_secs(60))
-            .migrate()
-            .await?;
-        Ok(Bench {
-            pool,
-            name,
-            options,
-            dir: tempfile::tempdir()?,
-        })
-    }
-
-    fn config(&self, monitor: &str, processes: &str) -> Result<Config, Error> {
-        let text = format!(
-            "[database]\nhost = {}\nport = {}\nuser = {}\ndatabase = {}\n\n\
-             [monitor]\nhost = bench\nlock_file = {}\n{monitor}\n\n\
-             [logging]\nlog_file =\nstderr = false\n\n{processes}\n",
-            self.options.get_host(),
-            self.options.get_port(),
-            self.options.get_username(),
-            self.name,
-            self.dir.path().join("lock").display(),
-        );
-        Ok(Config::from_ini_text(
-            &self.dir.path().join("config.ini"),
-            &text,
-            None,
-        )?)
-    }
-
-    async fn add_process(&self, id: i32, name: &str) -> Result<(), Error> {
-        sqlx::query("INSERT INTO PROCESE (process_id, process_name) VALUES (?, ?)")
-            .bind(id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("INSERT INTO STATUS_PROCESS (process_id, alarma, sound) VALUES (?, 0, 0)")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn scalar_i64(&self, sql: &'static str) -> Result<i64, Error> {
-        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)
-    }
-
-    async fn drop(self) -> Result<(), Error> {
-        sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{}`", self.name)))
-            .execute(&self.pool)
-            .await?;
-        self.pool.close().await;
-        Ok(())
-    }
 }
 
 /// The service on a thread of its own with a single-threaded runtime, as the daemon runs it,

@@ -1,0 +1,82 @@
+//! What both benchmarks stand on: a fresh database per run, migrated, and a config pointing
+//! at it with files in a temporary folder.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use monitor_service::config::Config;
+use monitor_service::db::Database;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::{AssertSqlSafe, Row};
+
+pub type Error = Box<dyn std::error::Error>;
+
+pub struct Bench {
+    pub pool: MySqlPool,
+    name: String,
+    options: MySqlConnectOptions,
+    pub dir: tempfile::TempDir,
+}
+
+impl Bench {
+    pub async fn new(tag: &str) -> Result<Bench, Error> {
+        let url = std::env::var("MONITOR_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned());
+        let options = MySqlConnectOptions::from_str(&url)?;
+        let name = format!("bench_{tag}_{}", std::process::id());
+        let server = MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+            .execute(&server)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+            .execute(&server)
+            .await?;
+        server.close().await;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.clone().database(&name))
+            .await?;
+        Database::with_pool(pool.clone(), Duration::from_secs(60))
+            .migrate()
+            .await?;
+        Ok(Bench {
+            pool,
+            name,
+            options,
+            dir: tempfile::tempdir()?,
+        })
+    }
+
+    pub fn config(&self, monitor: &str, processes: &str) -> Result<Config, Error> {
+        let text = format!(
+            "[database]\nhost = {}\nport = {}\nuser = {}\ndatabase = {}\n\n\
+             [monitor]\nhost = bench\nlock_file = {}\n{monitor}\n\n\
+             [logging]\nlog_file =\nstderr = false\n\n{processes}\n",
+            self.options.get_host(),
+            self.options.get_port(),
+            self.options.get_username(),
+            self.name,
+            self.dir.path().join("lock").display(),
+        );
+        Ok(Config::from_ini_text(
+            &self.dir.path().join("config.ini"),
+            &text,
+            None,
+        )?)
+    }
+
+    pub async fn scalar_i64(&self, sql: &'static str) -> Result<i64, Error> {
+        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.try_get(0)?)
+    }
+
+    pub async fn drop(self) -> Result<(), Error> {
+        sqlx::query(AssertSqlSafe(format!("DROP DATABASE `{}`", self.name)))
+            .execute(&self.pool)
+            .await?;
+        self.pool.close().await;
+        Ok(())
+    }
+}
