@@ -423,14 +423,17 @@ pub fn spawn_detached(text: &str, name: &str) -> io::Result<Child> {
 /// A new session makes the command the leader of its own session and process group, without a
 /// controlling terminal, so that signals to the service's group never reach it. Descriptors
 /// the service inherited without close-on-exec (from whatever started it) are closed at exec
-/// too: the command must not hold them open for the rest of its life.
+/// too: the command must not hold them open for the rest of its life. It gets the soft limit
+/// of open files the service started with.
 #[allow(unsafe_code)]
 fn detach(command: &mut Command) {
-    // SAFETY: the closure runs in the forked child before exec and only makes two system calls,
-    // both async-signal-safe; it allocates nothing and takes no lock.
+    // SAFETY: the closure runs in the forked child before exec and only makes system calls
+    // (setsid, getrlimit/setrlimit, close_range), all async-signal-safe; it allocates nothing
+    // and takes no lock.
     unsafe {
         command.pre_exec(|| {
             nix::unistd::setsid().map_err(io::Error::from)?;
+            crate::process::files::restore_for_child();
             // Best effort: the flag needs Linux 5.11 (RHEL 9 has it). Marking close-on-exec
             // rather than closing keeps the standard library's exec-error pipe working. The
             // raw system call, not glibc's wrapper (glibc 2.34+), keeps the binary buildable

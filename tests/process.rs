@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use monitor_service::config::ProcessMatch;
+use monitor_service::process::watch::{Units, Watched};
 use monitor_service::process::{FoundProcess, ProcessTable, StopOutcome, matches, stop};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
@@ -306,6 +307,80 @@ async fn a_zombie_is_dead_and_never_found() {
     );
     table.refresh();
     assert_eq!(table.find("sleeper", &matcher), []);
+}
+
+#[tokio::test]
+async fn a_watched_process_reads_dead_once_it_is_a_zombie() {
+    let token = unique();
+    let parent = shell_group(&format!("sleep 30 {token} & exec sleep 30"));
+    let matcher = ProcessMatch::Arguments(vec![
+        (0, regex("^sleep$")),
+        (2, regex(&regex::escape(&token))),
+    ]);
+    let mut table = ProcessTable::new().expect("the process table");
+    let child = found(&mut table, "sleeper", &matcher).await[0];
+    assert_ne!(child.pid, parent.pid());
+    let units = Units::of_this_system();
+    let mut watched = Watched::open(child).expect("watched");
+    let usage = watched.read(units).expect("alive");
+    assert!(usage.rss_bytes > 0, "{usage:?}");
+
+    kill(Pid::from_raw(child.pid), Signal::SIGKILL).expect("killed");
+    assert!(
+        wait_until(DEADLINE, || state_of(child.pid) == Some('Z')).await,
+        "{} is not a zombie",
+        child.pid
+    );
+    assert_eq!(watched.read(units), None, "a zombie reads as dead");
+    assert!(Watched::open(child).is_err(), "a zombie is not watched");
+}
+
+#[tokio::test]
+async fn a_watched_process_counts_the_cpu_time_of_all_its_threads() {
+    let own = FoundProcess {
+        pid: i32::try_from(std::process::id()).expect("a PID fits i32"),
+        start_time: monitor_service::process::stat::read(
+            i32::try_from(std::process::id()).expect("pid"),
+        )
+        .expect("this process")
+        .start_time,
+    };
+    let units = Units::of_this_system();
+    let mut watched = Watched::open(own).expect("watching this process");
+    let ticks = || {
+        monitor_service::process::stat::read(own.pid)
+            .expect("this process")
+            .cpu_ticks
+    };
+    let (ticks_before, at) = (ticks(), Instant::now());
+    // Two threads busy for 400 ms: the stat file's ticks sum every thread, and so must the
+    // watched reading.
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let end = Instant::now() + Duration::from_millis(400);
+                let mut spins = 0u64;
+                while Instant::now() < end {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    for thread in busy {
+        thread.join().expect("a busy thread");
+    }
+    let usage = watched.read(units).expect("alive");
+    let seconds = at.elapsed().as_secs_f64();
+    let clk_tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .expect("CLK_TCK")
+        .expect("CLK_TCK is set") as f64;
+    let from_stat = (ticks() - ticks_before) as f64 / clk_tck * 100.0 / seconds;
+    let from_clock = usage.cpu_pct.expect("a CPU figure");
+    assert!(from_clock > 40.0, "busy threads: {from_clock:.0} %");
+    assert!(
+        (from_clock - from_stat).abs() < 30.0,
+        "CPU clock {from_clock:.0} % against /proc/PID/stat {from_stat:.0} %"
+    );
 }
 
 #[tokio::test]

@@ -530,3 +530,73 @@ async fn the_health_score_falls_when_restarts_come_fast() {
     service.stop().await;
     world.db.drop_database().await;
 }
+
+#[tokio::test]
+async fn more_processes_than_the_soft_limit_of_open_files_allows_are_all_watched() {
+    let world = Fixture::new().await;
+    // Two descriptors a process: 40 of them need more than a soft limit of 64 leaves.
+    const COUNT: i32 = 40;
+    let names: Vec<String> = (0..COUNT).map(|_| world.unique_name("nofile")).collect();
+    let _running: Vec<_> = names.iter().map(|n| world.start_sleeper(n)).collect();
+    let mut sections = String::new();
+    for (id, name) in (1..).zip(&names) {
+        world.add_process(id, name).await;
+        sections.push_str(&section(name, ""));
+    }
+    // A process restarted after the raise: its start command records its own soft limit.
+    let (target, limit) = (world.unique_name("nofile"), world.path("limit"));
+    world.add_process(COUNT + 1, &target).await;
+    let start = format!(
+        "ulimit -S -n > {}; exec {} 1000",
+        limit.display(),
+        world.sleeper(&target).display()
+    );
+    sections.push_str(&section(
+        &target,
+        &format!("restart_strategy = process\nstart_command = {start}\nrequired = false"),
+    ));
+    let config = world.write_config(&world.config_text(QUICK, &sections));
+    let mut command = std::process::Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg("ulimit -S -n 64 && exec \"$0\" -c \"$1\" run")
+        .arg(common::monitor_bin())
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _monitor = common::fixture::Monitor(command.spawn().expect("start monitor_service"));
+
+    wait_until(
+        PATIENCE,
+        "every process watched: alive, with memory",
+        || async {
+            world
+                .count(
+                    "SELECT COUNT(*) FROM PROCESS_STATS WHERE alive = 1 AND pid IS NOT NULL \
+                 AND last_mem_pct IS NOT NULL AND process_id <= ?",
+                    COUNT,
+                )
+                .await
+                == i64::from(COUNT)
+        },
+    )
+    .await;
+    let log = std::fs::read_to_string(world.path("monitor.log")).expect("the log");
+    assert!(
+        log.contains("raised the soft limit of open files from 64 to"),
+        "{log}"
+    );
+    world.raise_alarm(COUNT + 1).await;
+    let (success, _, _, error) = world.wait_event(COUNT + 1).await;
+    assert!(success, "{error:?}");
+    let recorded = std::fs::read_to_string(&limit).expect("the start command ran");
+    assert_eq!(
+        recorded.trim(),
+        "64",
+        "the start command gets the original soft limit"
+    );
+
+    kill_all(&target);
+    world.db.drop_database().await;
+}

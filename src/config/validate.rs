@@ -261,7 +261,7 @@ fn read_monitor(fields: &mut Fields<'_>) -> MonitorConfig {
         dead_after: fields.whole("dead_after", 3, 1, None),
         dead_recheck_interval: fields.seconds(
             "dead_recheck_interval",
-            Duration::from_millis(20),
+            Duration::from_millis(10),
             Span::Positive,
         ),
         http_listen: fields.value("http_listen", None, parse_listen),

@@ -11,6 +11,7 @@ pub mod monitored;
 pub mod window;
 
 use std::collections::HashMap;
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ use crate::db::{Database, DbError};
 use crate::health::{self, Crossing, HealthInputs, ThresholdWatch};
 use crate::note;
 use crate::process::watch::{self as watching, Units, Watched};
-use crate::process::{FoundProcess, ProcessTable};
+use crate::process::{FoundProcess, ProcessTable, files};
 use crate::restart::Alarm;
 
 use heartbeat::{Beat, Target};
@@ -148,8 +149,8 @@ impl Sampler {
             log_failure("reading PROCESE", &error);
             return;
         }
-        self.find_missing();
-        let samples = self.read_usage(&config).await;
+        let scanned = self.find_missing();
+        let samples = self.read_usage(&config, scanned).await;
         let outcome = self.write(&config, samples).await;
         if let Err(error) = outcome {
             log_failure("writing statistics", &error);
@@ -193,6 +194,7 @@ impl Sampler {
             entry.alarm_raised = row.alarm_raised;
         }
         self.processes.retain(|id, _| seen.contains(id));
+        files::make_room_for(self.processes.len());
         if fresh {
             self.seed_windows(config).await;
         }
@@ -249,8 +251,9 @@ impl Sampler {
         }
     }
 
-    /// One scan of the process table finds every process not watched now.
-    fn find_missing(&mut self) {
+    /// One scan of the process table finds every process not watched now. False when the
+    /// table could not be read: whether those processes live is then unknown.
+    fn find_missing(&mut self) -> bool {
         let missing: Vec<i32> = self
             .processes
             .values()
@@ -258,34 +261,55 @@ impl Sampler {
             .map(|p| p.process_id)
             .collect();
         if missing.is_empty() {
-            return;
+            return true;
         }
-        let Ok(table) = ProcessTable::new() else {
-            return;
+        let table = match ProcessTable::new() {
+            Ok(table) => table,
+            Err(error) => {
+                tracing::warn!("{error}");
+                return false;
+            }
         };
         for id in missing {
             self.find_in(&table, id);
         }
+        true
     }
 
-    /// Looks for one process in `table` and watches it when found.
+    /// Looks for one process in `table` and watches it when found; whether it was found
+    /// alive.
     fn find_in(&mut self, table: &ProcessTable, process_id: i32) -> bool {
         let Some(process) = self.processes.get_mut(&process_id) else {
             return false;
         };
         let found = table.find(&process.config.name, &process.config.matcher);
         for candidate in found {
-            if let Ok(watched) = Watched::open(candidate) {
-                process.watched = Some(watched);
-                process.exit_task = watch_exit(process_id, candidate, self.exit_tx.clone());
-                return true;
+            match files::with_room(|| Watched::open(candidate)) {
+                Ok(watched) => {
+                    process.watched = Some(watched);
+                    process.unwatchable = None;
+                    process.exit_task = watch_exit(process_id, candidate, self.exit_tx.clone());
+                    return true;
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    // Alive all the same: counted alive, without figures, and looked for again
+                    // at the next sample.
+                    if process.unwatchable.is_none() {
+                        tracing::warn!(process = %process.name(), pid = candidate.pid, "cannot watch the process: {error}");
+                    }
+                    process.unwatchable = Some(candidate);
+                    return true;
+                }
             }
         }
+        process.unwatchable = None;
         false
     }
 
-    /// Reads every watched process and counts a check for every process.
-    async fn read_usage(&mut self, config: &Config) -> Vec<Sample> {
+    /// Reads every watched process and counts a check for every process; those not watched
+    /// only when the process table was `scanned`.
+    async fn read_usage(&mut self, config: &Config, scanned: bool) -> Vec<Sample> {
         let now = self.now();
         let mut samples = Vec::with_capacity(self.processes.len());
         let ids: Vec<i32> = self.processes.keys().copied().collect();
@@ -293,6 +317,9 @@ impl Sampler {
             let Some(process) = self.processes.get_mut(&id) else {
                 continue;
             };
+            if process.watched.is_none() && !scanned {
+                continue;
+            }
             let usage = process.watched.as_mut().and_then(|w| w.read(self.units));
             if usage.is_none() && process.exit_task.is_some() {
                 // The pidfd has seen this exit too, and its notice runs the quick re-checks:
@@ -309,6 +336,7 @@ impl Sampler {
                 continue;
             }
             let seen = match usage {
+                None if process.unwatchable.is_some() => Seen::Alive,
                 Some(usage) => {
                     process.rss_bytes = Some(usage.rss_bytes);
                     let mem_pct = percent(usage.rss_bytes, self.total_memory);
@@ -399,13 +427,26 @@ impl Sampler {
         } else {
             1
         };
+        // The re-checks keep their spacing from the exit itself: the time the database takes
+        // to record the outage is part of the first wait, not added to it.
+        let exit_seen = tokio::time::Instant::now();
         for check in 0..checks {
             if check > 0 {
-                tokio::time::sleep(config.monitor.dead_recheck_interval).await;
+                tokio::time::sleep_until(exit_seen + config.monitor.dead_recheck_interval * check)
+                    .await;
             }
-            // The first check is the exit itself; later ones look for a replacement.
-            let found = check > 0
-                && ProcessTable::new().is_ok_and(|table| self.find_in(&table, process_id));
+            // The first check is the exit itself; later ones look for a replacement. Where the
+            // process table cannot be read, the samples that follow count instead.
+            let found = match check {
+                0 => false,
+                _ => match ProcessTable::new() {
+                    Ok(table) => self.find_in(&table, process_id),
+                    Err(error) => {
+                        tracing::warn!("{error}");
+                        break;
+                    }
+                },
+            };
             let seen = if found { Seen::Alive } else { Seen::Dead };
             // A process the restarter is handling is dead on purpose: its outage is real,
             // and `may_auto_alarm` keeps its alarm out of it.
@@ -547,7 +588,7 @@ fn watch_exit(
     process: FoundProcess,
     exits: mpsc::UnboundedSender<Exit>,
 ) -> Option<OwnedTask> {
-    let notice = watching::exit_notice(process).ok()?;
+    let notice = files::with_room(|| watching::exit_notice(process)).ok()?;
     Some(OwnedTask(tokio::spawn(async move {
         notice.exited().await;
         let _ = exits.send((process_id, process));

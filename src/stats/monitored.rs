@@ -70,6 +70,8 @@ pub struct Monitored {
     /// The restarter is handling it: deaths are its business, not the auto alarm's.
     pub in_hand: bool,
     pub watched: Option<Watched>,
+    /// Found alive at the last look but not watchable (out of file descriptors, say).
+    pub unwatchable: Option<FoundProcess>,
     /// Wakes the sampler when the watched process exits.
     pub exit_task: Option<OwnedTask>,
     /// `None` until the first check: the state in the database is unknown.
@@ -90,6 +92,7 @@ impl Monitored {
             alarm_raised: false,
             in_hand: false,
             watched: None,
+            unwatchable: None,
             exit_task: None,
             last_seen: None,
             dead_streak: 0,
@@ -106,7 +109,8 @@ impl Monitored {
     }
 
     pub fn pid(&self) -> Option<i32> {
-        self.watched.as_ref().map(|w| w.process.pid)
+        let watched = self.watched.as_ref().map(|w| w.process);
+        watched.or(self.unwatchable).map(|process| process.pid)
     }
 
     pub fn watches(&self, process: FoundProcess) -> bool {
