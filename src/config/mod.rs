@@ -4,6 +4,7 @@
 mod raw;
 mod render;
 mod validate;
+mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
