@@ -73,16 +73,20 @@ pub struct Sampler {
     exit_rx: mpsc::UnboundedReceiver<Exit>,
     targets: watch::Sender<Arc<Vec<Target>>>,
     pending_beats: Vec<Sample>,
-    health: ThresholdWatch,
-    pruned_at: Option<Instant>,
+    /// Hands each sample's rows to the writer task.
+    batches: mpsc::Sender<Batch>,
+    writer: Option<Writer>,
 }
 
 impl Sampler {
     pub fn new(db: Database, config: watch::Receiver<Arc<Config>>, links: SamplerLinks) -> Sampler {
         let total_memory = nix::sys::sysinfo::sysinfo().map_or(0, |info| info.ram_total());
         let (exit_tx, exit_rx) = mpsc::unbounded_channel();
+        // One batch waiting beside the one being written: a database slower than the samples
+        // holds the sampler back rather than piling up rows in memory.
+        let (batches, batches_rx) = mpsc::channel(1);
         Sampler {
-            db,
+            db: db.clone(),
             config,
             links,
             units: Units::of_this_system(),
@@ -94,8 +98,13 @@ impl Sampler {
             exit_rx,
             targets: watch::channel(Arc::new(Vec::new())).0,
             pending_beats: Vec::new(),
-            health: ThresholdWatch::default(),
-            pruned_at: None,
+            batches,
+            writer: Some(Writer {
+                db,
+                batches: batches_rx,
+                health: ThresholdWatch::default(),
+                pruned_at: None,
+            }),
         }
     }
 
@@ -114,11 +123,14 @@ impl Sampler {
                 self.links.shutdown.clone(),
             )))
         });
+        // The database writes of each sample run beside this loop, so that a death seen
+        // meanwhile is handled at once rather than after them.
+        let writer = self.writer.take().map(|writer| tokio::spawn(writer.run()));
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticks.tick() => self.sample().await,
+                _ = ticks.tick() => self.sample(None).await,
                 Some((process_id, process)) = self.exit_rx.recv() => self.exited(process_id, process).await,
                 Some(notice) = self.links.restarts.recv() => self.restart_notice(notice).await,
                 Some(round) = beats.recv() => self.record_beats(round),
@@ -126,11 +138,16 @@ impl Sampler {
                     let targets = self.targets.borrow().clone();
                     let round = heartbeat::check_all(&targets).await;
                     self.record_beats(round);
-                    self.sample().await;
-                    let _ = done.send(());
+                    self.sample(Some(done)).await;
                 }
-                () = self.links.shutdown.cancelled() => return,
+                () = self.links.shutdown.cancelled() => break,
             }
+        }
+        // The last batch is written (each statement has its deadline), then the writer ends.
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.batches, closed));
+        if let Some(writer) = writer {
+            let _ = writer.await;
         }
     }
 
@@ -138,8 +155,9 @@ impl Sampler {
         self.epoch.elapsed().as_secs_f64()
     }
 
-    /// One sample of every process, then the statistics, the health score and pruning.
-    async fn sample(&mut self) {
+    /// One sample of every process; the writer then stores it with the statistics and the
+    /// health score, and answers `done` once that is written.
+    async fn sample(&mut self, done: Option<oneshot::Sender<()>>) {
         let config = self.config.borrow().clone();
         if let Err(error) = self.prepare(&config).await {
             log_failure("starting statistics", &error);
@@ -150,11 +168,26 @@ impl Sampler {
             return;
         }
         let scanned = self.find_missing();
-        let samples = self.read_usage(&config, scanned).await;
-        let outcome = self.write(&config, samples).await;
-        if let Err(error) = outcome {
-            log_failure("writing statistics", &error);
-        }
+        let mut samples = self.read_usage(&config, scanned).await;
+        samples.append(&mut self.pending_beats);
+        let now = self.now();
+        let current = self
+            .processes
+            .values_mut()
+            .map(|p| p.current(now))
+            .collect();
+        let (required_ids, health) = self.health_inputs(&config);
+        let batch = Batch {
+            config,
+            samples,
+            current,
+            monitor_start: self.monitor_start,
+            required_ids,
+            health,
+            done,
+        };
+        // Fails only once the writer is gone, at shutdown.
+        let _ = self.batches.send(batch).await;
     }
 
     /// Once the database answers: this monitor's start, and the windows from stored samples.
@@ -498,21 +531,76 @@ impl Sampler {
         }
     }
 
-    /// Writes the samples and the current statistics, scores the host, prunes.
-    async fn write(&mut self, config: &Config, mut samples: Vec<Sample>) -> Result<(), DbError> {
-        let host = &config.monitor.host;
-        samples.append(&mut self.pending_beats);
-        store::insert_samples(&self.db, host, &samples).await?;
-        let now = self.now();
-        let current: Vec<_> = self
+    /// What the health score needs from this sample, and the required processes' ids (the
+    /// writer counts their restarts).
+    fn health_inputs(&self, config: &Config) -> (Vec<i32>, HealthInputs) {
+        let required: Vec<&Monitored> = self
             .processes
-            .values_mut()
-            .map(|p| p.current(now))
+            .values()
+            .filter(|p| p.config.required)
             .collect();
-        if let Some(start) = self.monitor_start {
-            store::upsert_stats(&self.db, host, start, &current).await?;
+        let alive: Vec<&&Monitored> = required
+            .iter()
+            .filter(|p| p.last_seen == Some(Seen::Alive))
+            .collect();
+        let inputs = HealthInputs {
+            restarts_in_window: 0,
+            average_response: mean(required.iter().filter_map(|p| p.response.last))
+                .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+            heartbeat_interval: config.monitor.heartbeat_interval,
+            average_memory_pct: mean(alive.iter().filter_map(|p| p.memory.last)),
+            required_alive: alive.len(),
+            required_total: required.len(),
+        };
+        (required.iter().map(|p| p.process_id).collect(), inputs)
+    }
+}
+
+/// One sample's rows, handed from the sampler to the writer.
+struct Batch {
+    config: Arc<Config>,
+    samples: Vec<Sample>,
+    current: Vec<store::CurrentStats>,
+    monitor_start: Option<DateTime<Utc>>,
+    required_ids: Vec<i32>,
+    /// All but the restarts, which the writer counts.
+    health: HealthInputs,
+    /// Answered once the batch is written (the status page's Refresh).
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// Writes the samples and the current statistics, scores the host and prunes, one batch at a
+/// time, beside the sampler.
+struct Writer {
+    db: Database,
+    batches: mpsc::Receiver<Batch>,
+    health: ThresholdWatch,
+    pruned_at: Option<Instant>,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        while let Some(mut batch) = self.batches.recv().await {
+            if let Err(error) = self.write(&mut batch).await {
+                log_failure("writing statistics", &error);
+            }
+            if let Some(done) = batch.done.take() {
+                let _ = done.send(());
+            }
         }
-        self.score(config).await?;
+    }
+
+    async fn write(&mut self, batch: &mut Batch) -> Result<(), DbError> {
+        let config = Arc::clone(&batch.config);
+        let host = &config.monitor.host;
+        store::insert_samples(&self.db, host, &batch.samples).await?;
+        if let Some(start) = batch.monitor_start {
+            store::upsert_stats(&self.db, host, start, &batch.current).await?;
+        }
+        batch.health.restarts_in_window =
+            store::restarts_within(&self.db, host, &batch.required_ids, config.health.window)
+                .await?;
+        self.score(&config, &batch.health).await?;
         let due = self.pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
         if due {
             self.pruned_at = Some(Instant::now());
@@ -524,30 +612,8 @@ impl Sampler {
         Ok(())
     }
 
-    async fn score(&mut self, config: &Config) -> Result<(), DbError> {
-        let required: Vec<&Monitored> = self
-            .processes
-            .values()
-            .filter(|p| p.config.required)
-            .collect();
-        let ids: Vec<i32> = required.iter().map(|p| p.process_id).collect();
-        let alive: Vec<&&Monitored> = required
-            .iter()
-            .filter(|p| p.last_seen == Some(Seen::Alive))
-            .collect();
-        let restarts =
-            store::restarts_within(&self.db, &config.monitor.host, &ids, config.health.window)
-                .await?;
-        let inputs = HealthInputs {
-            restarts_in_window: restarts,
-            average_response: mean(required.iter().filter_map(|p| p.response.last))
-                .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
-            heartbeat_interval: config.monitor.heartbeat_interval,
-            average_memory_pct: mean(alive.iter().filter_map(|p| p.memory.last)),
-            required_alive: alive.len(),
-            required_total: required.len(),
-        };
-        let score = health::score(&inputs, &config.health);
+    async fn score(&mut self, config: &Config, inputs: &HealthInputs) -> Result<(), DbError> {
+        let score = health::score(inputs, &config.health);
         store::insert_health(&self.db, &config.monitor.host, &score).await?;
         match self.health.observe(score.total, config.health.threshold) {
             Crossing::Fell => {
