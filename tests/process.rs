@@ -299,6 +299,10 @@ async fn a_zombie_is_dead_and_never_found() {
     assert_eq!(before.len(), 1);
     let zombie = before[0].pid;
     assert_ne!(zombie, parent.pid());
+    let units = Units::of_this_system();
+    let mut watched = Watched::open(before[0]).expect("watched");
+    let usage = watched.read(units).expect("alive");
+    assert!(usage.rss_bytes > 0, "{usage:?}");
 
     kill(Pid::from_raw(zombie), Signal::SIGKILL).expect("killed");
     assert!(
@@ -307,51 +311,21 @@ async fn a_zombie_is_dead_and_never_found() {
     );
     table.refresh();
     assert_eq!(table.find("sleeper", &matcher), []);
-}
-
-#[tokio::test]
-async fn a_watched_process_reads_dead_once_it_is_a_zombie() {
-    let token = unique();
-    let parent = shell_group(&format!("sleep 30 {token} & exec sleep 30"));
-    let matcher = ProcessMatch::Arguments(vec![
-        (0, regex("^sleep$")),
-        (2, regex(&regex::escape(&token))),
-    ]);
-    let mut table = ProcessTable::new().expect("the process table");
-    let child = found(&mut table, "sleeper", &matcher).await[0];
-    assert_ne!(child.pid, parent.pid());
-    let units = Units::of_this_system();
-    let mut watched = Watched::open(child).expect("watched");
-    let usage = watched.read(units).expect("alive");
-    assert!(usage.rss_bytes > 0, "{usage:?}");
-
-    kill(Pid::from_raw(child.pid), Signal::SIGKILL).expect("killed");
-    assert!(
-        wait_until(DEADLINE, || state_of(child.pid) == Some('Z')).await,
-        "{} is not a zombie",
-        child.pid
-    );
-    assert_eq!(watched.read(units), None, "a zombie reads as dead");
-    assert!(Watched::open(child).is_err(), "a zombie is not watched");
+    assert_eq!(watched.read(units), None, "a watched zombie reads as dead");
+    assert!(Watched::open(before[0]).is_err(), "a zombie is not watched");
 }
 
 #[tokio::test]
 async fn a_watched_process_counts_the_cpu_time_of_all_its_threads() {
+    let pid = i32::try_from(std::process::id()).expect("a PID fits i32");
+    let stat = || monitor_service::process::stat::read(pid).expect("this process");
     let own = FoundProcess {
-        pid: i32::try_from(std::process::id()).expect("a PID fits i32"),
-        start_time: monitor_service::process::stat::read(
-            i32::try_from(std::process::id()).expect("pid"),
-        )
-        .expect("this process")
-        .start_time,
+        pid,
+        start_time: stat().start_time,
     };
     let units = Units::of_this_system();
     let mut watched = Watched::open(own).expect("watching this process");
-    let ticks = || {
-        monitor_service::process::stat::read(own.pid)
-            .expect("this process")
-            .cpu_ticks
-    };
+    let ticks = || stat().cpu_ticks;
     let (ticks_before, at) = (ticks(), Instant::now());
     // Two threads busy for 400 ms: the stat file's ticks sum every thread, and so must the
     // watched reading.

@@ -124,8 +124,13 @@ impl Sampler {
             )))
         });
         // The database writes of each sample run beside this loop, so that a death seen
-        // meanwhile is handled at once rather than after them.
-        let writer = self.writer.take().map(|writer| tokio::spawn(writer.run()));
+        // meanwhile is handled at once rather than after them. At shutdown the writer is
+        // stopped where it is: a sample's rows are statistics, not worth holding the exit up
+        // for while the database is slow.
+        let _writer = self
+            .writer
+            .take()
+            .map(|writer| OwnedTask(tokio::spawn(writer.run())));
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -140,14 +145,8 @@ impl Sampler {
                     self.record_beats(round);
                     self.sample(Some(done)).await;
                 }
-                () = self.links.shutdown.cancelled() => break,
+                () = self.links.shutdown.cancelled() => return,
             }
-        }
-        // The last batch is written (each statement has its deadline), then the writer ends.
-        let (closed, _) = mpsc::channel(1);
-        drop(std::mem::replace(&mut self.batches, closed));
-        if let Some(writer) = writer {
-            let _ = writer.await;
         }
     }
 
