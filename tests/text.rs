@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::fixture::{Fixture, PATIENCE};
-use common::{TestDb, wait_for, wait_until};
+use common::{TestDb, monitor, wait_for, wait_until};
 use monitor_service::db::Database;
 use sqlx::Row;
 
@@ -220,5 +220,65 @@ async fn an_error_on_a_three_byte_utf8_column_loses_only_its_emoji() {
     );
 
     service.stop().await;
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn names_and_notes_with_terminal_escapes_print_without_them() {
+    let world = Fixture::new().await;
+    let hostile = "evil\u{1b}]0;pwned\u{7}";
+    world.add_process(1, hostile).await;
+    world.add_process(2, "calm").await;
+    sqlx::query("UPDATE STATUS_PROCESS SET alarma = 1, notes = ? WHERE process_id = 2")
+        .bind("from the NOC \u{1b}[2J\u{9b}31m")
+        .execute(&world.db.pool)
+        .await
+        .expect("write a hostile note");
+    sqlx::query(
+        "INSERT INTO CIRCUIT_BREAKER (process_id, state, consecutive_failures, updated_at) \
+         VALUES (1, 'closed', 1, NOW(3))",
+    )
+    .execute(&world.db.pool)
+    .await
+    .expect("write a breaker");
+    let config = world.write_config(&world.config_text("allow_unconfigured = true", ""));
+
+    let clean = |output: &[u8], what: &str| {
+        let text = String::from_utf8_lossy(output);
+        assert!(
+            !output.iter().any(|b| *b == 0x1b || *b == 0x07) && !text.contains('\u{9b}'),
+            "{what} prints raw control characters: {text:?}"
+        );
+        text.into_owned()
+    };
+    let list = monitor(&config)
+        .args(["alarm", "list"])
+        .output()
+        .expect("alarm list");
+    assert!(list.status.success());
+    let list = clean(&list.stdout, "alarm list");
+    assert!(list.contains("evil\\x1b]0;pwned\\x07"), "{list}");
+    assert!(list.contains("from the NOC \\x1b[2J\\x9b31m"), "{list}");
+    let breakers = monitor(&config)
+        .args(["breaker", "list"])
+        .output()
+        .expect("breaker list");
+    assert!(breakers.status.success());
+    assert!(clean(&breakers.stdout, "breaker list").contains("evil\\x1b]0;pwned\\x07"));
+    for args in [["status", ""], ["stats", ""]] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        let output = monitor(&config).args(&args).output().expect("run");
+        assert!(output.status.success(), "{args:?}");
+        clean(&output.stdout, args[0]);
+    }
+    let shell = monitor(&config)
+        .arg("shell")
+        .write_stdin("alarm list\nbreaker list\nstatus\n")
+        .output()
+        .expect("shell");
+    assert!(shell.status.success());
+    clean(&shell.stdout, "shell");
+    clean(&shell.stderr, "shell's errors");
+
     world.db.drop_database().await;
 }
