@@ -282,3 +282,70 @@ async fn names_and_notes_with_terminal_escapes_print_without_them() {
 
     world.db.drop_database().await;
 }
+
+#[tokio::test]
+async fn alarm_set_gives_a_process_without_a_status_row_one() {
+    let world = Fixture::new().await;
+    for (id, name) in [(1, "alpha"), (2, "beta"), (3, "gamma")] {
+        sqlx::query("INSERT INTO PROCESE (process_id, process_name) VALUES (?, ?)")
+            .bind(id)
+            .bind(name)
+            .execute(&world.db.pool)
+            .await
+            .expect("insert PROCESE");
+    }
+    let config = world.write_config(&world.config_text("", ""));
+    let row = |id: i32| {
+        let pool = world.db.pool.clone();
+        async move {
+            sqlx::query("SELECT alarma, sound, notes FROM STATUS_PROCESS WHERE process_id = ?")
+                .bind(id)
+                .fetch_optional(&pool)
+                .await
+                .expect("read STATUS_PROCESS")
+                .map(|row| {
+                    (
+                        row.get::<i8, _>(0),
+                        row.get::<i8, _>(1),
+                        row.get::<Option<String>, _>(2),
+                    )
+                })
+        }
+    };
+
+    monitor(&config)
+        .args(["alarm", "set", "alpha"])
+        .assert()
+        .success()
+        .stdout("alarm raised on alpha\n");
+    assert_eq!(
+        row(1).await,
+        Some((1, 0, None)),
+        "a new row, in alarm, sound 0"
+    );
+    monitor(&config)
+        .args(["alarm", "set", "alpha"])
+        .assert()
+        .success()
+        .stdout("alarm raised on alpha\n");
+    monitor(&config)
+        .args(["alarm", "clear", "beta"])
+        .assert()
+        .success()
+        .stdout("beta has no STATUS_PROCESS row: no alarm to clear\n");
+    assert_eq!(row(2).await, None, "clearing creates nothing");
+
+    sqlx::query("INSERT INTO STATUS_PROCESS (process_id, alarma, sound) VALUES (2, 0, 1)")
+        .execute(&world.db.pool)
+        .await
+        .expect("insert STATUS_PROCESS");
+    monitor(&config)
+        .args(["alarm", "set", "--all"])
+        .assert()
+        .success()
+        .stdout("alarm raised on 2 processes\n");
+    assert_eq!(row(2).await, Some((1, 1, None)), "sound is left as it was");
+    assert_eq!(row(3).await, Some((1, 0, None)), "gamma got a row");
+
+    world.db.drop_database().await;
+}
