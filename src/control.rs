@@ -65,45 +65,82 @@ pub enum Target {
     All,
 }
 
-/// Sets (`raise`) or clears the alarm of one process or all; returns what changed.
+/// Sets (`raise`) or clears the alarm of one process or all; returns what changed. Raising
+/// gives a process of `PROCESE` without a `STATUS_PROCESS` row one (`sound` 0, no note), as
+/// the menu of `scripts/test_alarm.sh` does: the operator named a process that exists, and a
+/// raise that silently did nothing would leave it unwatched.
 pub async fn set_alarm(
     db: &Database,
     target: &Target,
     raise: bool,
 ) -> Result<String, ControlError> {
-    let value = i8::from(raise);
-    let verb = if raise { "raised" } else { "cleared" };
-    match target {
-        Target::One(name) => {
+    match (target, raise) {
+        (Target::One(name), true) => {
+            let process = resolve(db, name).await?;
+            db.run(
+                sqlx::query(
+                    "INSERT INTO STATUS_PROCESS (process_id, alarma, sound) VALUES (?, 1, 0) \
+                     ON DUPLICATE KEY UPDATE alarma = 1",
+                )
+                .bind(process.process_id)
+                .execute(db.pool()),
+            )
+            .await?;
+            Ok(format!("alarm raised on {name}"))
+        }
+        (Target::One(name), false) => {
             let process = resolve(db, name).await?;
             let result = db
                 .run(
-                    sqlx::query("UPDATE STATUS_PROCESS SET alarma = ? WHERE process_id = ?")
-                        .bind(value)
+                    sqlx::query("UPDATE STATUS_PROCESS SET alarma = 0 WHERE process_id = ?")
                         .bind(process.process_id)
                         .execute(db.pool()),
                 )
                 .await?;
             if result.rows_affected() == 0 {
-                return Ok(format!("{name} has no STATUS_PROCESS row: nothing {verb}"));
+                return Ok(format!(
+                    "{name} has no STATUS_PROCESS row: no alarm to clear"
+                ));
             }
-            Ok(format!("alarm {verb} on {name}"))
+            Ok(format!("alarm cleared on {name}"))
         }
-        Target::All => {
+        (Target::All, true) => {
+            let changed = db.run(raise_all(db)).await?;
+            Ok(format!("alarm raised on {changed} processes"))
+        }
+        (Target::All, false) => {
             let result = db
                 .run(
-                    sqlx::query("UPDATE STATUS_PROCESS SET alarma = ? WHERE alarma <> ?")
-                        .bind(value)
-                        .bind(value)
+                    sqlx::query("UPDATE STATUS_PROCESS SET alarma = 0 WHERE alarma <> 0")
                         .execute(db.pool()),
                 )
                 .await?;
             Ok(format!(
-                "alarm {verb} on {} processes",
+                "alarm cleared on {} processes",
                 result.rows_affected()
             ))
         }
     }
+}
+
+/// Raises every process of `PROCESE`, with a `STATUS_PROCESS` row or not; returns how many
+/// changed. One transaction, so the count is of one moment.
+async fn raise_all(db: &Database) -> Result<u64, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    let updated = sqlx::query("UPDATE STATUS_PROCESS SET alarma = 1 WHERE alarma <> 1")
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let inserted = sqlx::query(
+        "INSERT INTO STATUS_PROCESS (process_id, alarma, sound) \
+         SELECT p.process_id, 1, 0 FROM PROCESE p \
+         WHERE NOT EXISTS (SELECT 1 FROM STATUS_PROCESS s WHERE s.process_id = p.process_id)",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(updated + inserted)
 }
 
 pub async fn alarm_list(db: &Database) -> Result<String, ControlError> {

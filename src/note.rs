@@ -1,5 +1,8 @@
 //! The text the service writes into `STATUS_PROCESS.notes`: at most 100 characters (the
 //! column is `VARCHAR(100)`), cut on a character boundary, one line, the important part first.
+//! And what a column's character set can hold: `PROCESE` and `STATUS_PROCESS` belong to other
+//! systems and may be `latin1` (MySQL 5.7's default) or 3-byte `utf8`, where strict
+//! `sql_mode` refuses a whole statement for one character it cannot store.
 
 use std::fmt::Write;
 
@@ -15,6 +18,56 @@ pub fn fit(text: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(NOTE_CHARS)
         .collect()
+}
+
+/// The characters a column's character set can store. Text bound for it has the others
+/// replaced by `?`, as the server's own conversion (`CONVERT(... USING latin1)`) would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repertoire {
+    /// `utf8mb4`, `utf16`, `utf32`: every character.
+    Unicode,
+    /// `utf8` / `utf8mb3`, `ucs2`: the Basic Multilingual Plane (no emoji).
+    Bmp,
+    /// MySQL's `latin1`, which is Windows-1252.
+    Latin1,
+    /// `ascii`, and any character set this version does not know: the safe common ground.
+    Ascii,
+}
+
+/// The characters Windows-1252 puts in 0x80..0x9F, which MySQL's `latin1` stores too.
+const CP1252_EXTRAS: &str = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ";
+
+impl Repertoire {
+    /// The repertoire of a character set as `information_schema` names it.
+    pub fn of_charset(name: &str) -> Repertoire {
+        match name.to_ascii_lowercase().as_str() {
+            "utf8mb4" | "utf16" | "utf16le" | "utf32" => Repertoire::Unicode,
+            "utf8" | "utf8mb3" | "ucs2" => Repertoire::Bmp,
+            "latin1" => Repertoire::Latin1,
+            _ => Repertoire::Ascii,
+        }
+    }
+
+    pub fn holds(self, c: char) -> bool {
+        match self {
+            Repertoire::Unicode => true,
+            Repertoire::Bmp => u32::from(c) <= 0xFFFF,
+            Repertoire::Latin1 => {
+                u32::from(c) <= 0x7F
+                    || (0xA0..=0xFF).contains(&u32::from(c))
+                    || CP1252_EXTRAS.contains(c)
+            }
+            Repertoire::Ascii => c.is_ascii(),
+        }
+    }
+
+    /// `text` with every character the column cannot store replaced by `?`; the length in
+    /// characters is unchanged, so a text cut to fit still fits.
+    pub fn hold(self, text: &str) -> String {
+        text.chars()
+            .map(|c| if self.holds(c) { c } else { '?' })
+            .collect()
+    }
 }
 
 /// How the database clock's time reads in notes.
@@ -82,6 +135,31 @@ mod tests {
         assert!(note.ends_with('é'));
         let short = fit("ünïcødé");
         assert_eq!(short, "ünïcødé");
+    }
+
+    #[test]
+    fn text_keeps_what_the_column_can_store_and_replaces_the_rest() {
+        let text = "exit 1: ✗ 😀 café – “quoted” €";
+        assert_eq!(Repertoire::Unicode.hold(text), text);
+        assert_eq!(Repertoire::Bmp.hold(text), "exit 1: ✗ ? café – “quoted” €");
+        assert_eq!(
+            Repertoire::Latin1.hold(text),
+            "exit 1: ? ? café – “quoted” €"
+        );
+        assert_eq!(
+            Repertoire::Ascii.hold(text),
+            "exit 1: ? ? caf? ? ?quoted? ?"
+        );
+        assert_eq!(Repertoire::Latin1.hold("ÿ Ā"), "ÿ ?");
+    }
+
+    #[test]
+    fn character_sets_map_to_what_they_can_store() {
+        assert_eq!(Repertoire::of_charset("utf8mb4"), Repertoire::Unicode);
+        assert_eq!(Repertoire::of_charset("utf8mb3"), Repertoire::Bmp);
+        assert_eq!(Repertoire::of_charset("utf8"), Repertoire::Bmp);
+        assert_eq!(Repertoire::of_charset("LATIN1"), Repertoire::Latin1);
+        assert_eq!(Repertoire::of_charset("cp1250"), Repertoire::Ascii);
     }
 
     #[test]

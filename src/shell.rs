@@ -2,6 +2,7 @@
 //! commands, with history in the user's home and tab completion of commands and process
 //! names. When stdin is not a terminal it reads commands line by line, so it can be scripted.
 
+use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
@@ -178,7 +179,13 @@ fn process_names(config: &Config) -> Vec<String> {
         let db = Database::connect_lazy(&config.database);
         let names = crate::control::processes(&db).await.unwrap_or_default();
         db.close().await;
-        names.into_iter().map(|p| p.name).collect()
+        // A name that needs escaping to be printed (control characters, written by another
+        // system) is not offered: completing it would echo it raw to the terminal.
+        names
+            .into_iter()
+            .map(|p| p.name)
+            .filter(|name| matches!(crate::report::text::printable(name), Cow::Borrowed(_)))
+            .collect()
     })
 }
 

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::columns::write_text;
 use super::{Database, DbError};
 
 /// A process in alarm, as the poll sees it.
@@ -55,12 +56,16 @@ pub async fn poll(db: &Database) -> Result<Poll, DbError> {
 
 /// Writes a note and leaves the alarm as it is.
 pub async fn write_note(db: &Database, process_id: i32, note: &str) -> Result<(), DbError> {
-    db.run(
-        sqlx::query("UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ?")
-            .bind(crate::note::fit(note))
-            .bind(process_id)
-            .execute(db.pool()),
-    )
+    let repertoire = db.text_columns().await.notes;
+    write_text(db, &crate::note::fit(note), repertoire, |note| async move {
+        db.run(
+            sqlx::query("UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ?")
+                .bind(note)
+                .bind(process_id)
+                .execute(db.pool()),
+        )
+        .await
+    })
     .await?;
     Ok(())
 }
@@ -72,16 +77,19 @@ pub async fn write_note_if_changed(
     process_id: i32,
     note: &str,
 ) -> Result<bool, DbError> {
-    let result = db
-        .run(
+    let repertoire = db.text_columns().await.notes;
+    let result = write_text(db, &crate::note::fit(note), repertoire, |note| async move {
+        db.run(
             sqlx::query(
                 "UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ? AND NOT (notes <=> ?)",
             )
-            .bind(crate::note::fit(note))
+            .bind(&note)
             .bind(process_id)
-            .bind(crate::note::fit(note))
+            .bind(&note)
             .execute(db.pool()),
         )
-        .await?;
+        .await
+    })
+    .await?;
     Ok(result.rows_affected() > 0)
 }

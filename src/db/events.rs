@@ -2,11 +2,13 @@
 //! note, and the claim, written in one transaction so that they never disagree.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{MySqlConnection, Row};
 
 use super::claims::TriggerSource;
+use super::columns::{self, TextColumns};
 use super::{Database, DbError};
 use crate::breaker::{BreakerPolicy, CircuitBreaker, CycleOutcome};
+use crate::note::Repertoire;
 
 /// The start of a restart cycle.
 #[derive(Debug, Clone)]
@@ -59,50 +61,117 @@ pub struct EventEnd<'a> {
     pub claim_owner: &'a str,
 }
 
-/// Writes the end of a cycle in one transaction, the claim released last.
+/// Writes the end of a cycle in one transaction, the claim released last. The note and the
+/// error are fitted to what their columns can store, so a `latin1` table under strict
+/// `sql_mode` cannot take the event, the breaker and the claim down with them.
 pub async fn finish(db: &Database, end: &EventEnd<'_>) -> Result<(), DbError> {
-    db.run(finish_in_transaction(db, end)).await
+    let columns = db.text_columns().await;
+    let refused = db.run(finish_in_transaction(db, end, columns)).await?;
+    if refused {
+        db.forget_text_columns();
+    }
+    Ok(())
 }
 
-async fn finish_in_transaction(db: &Database, end: &EventEnd<'_>) -> Result<(), sqlx::Error> {
+/// Returns whether the server refused a text, so that the columns are read again.
+async fn finish_in_transaction(
+    db: &Database,
+    end: &EventEnd<'_>,
+    columns: TextColumns,
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.pool().begin().await?;
     let now: DateTime<Utc> = sqlx::query("SELECT NOW(3)")
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
-    sqlx::query(
-        "UPDATE RESTART_EVENTS SET finished_at = NOW(3), strategy = ?, attempts = ?, \
-         success = ?, error = ? WHERE id = ?",
-    )
-    .bind(end.strategy)
-    .bind(end.attempts)
-    .bind(end.success)
-    .bind(end.error.map(|e| e.chars().take(255).collect::<String>()))
-    .bind(end.event_id)
-    .execute(&mut *tx)
-    .await?;
+    let mut refused = finish_event(&mut tx, end, columns.error).await?;
     if let Some((breaker, policy, outcome)) = end.breaker {
         let after = breaker.record(policy, outcome, now);
         super::breaker::save(&mut *tx, end.process_id, after).await?;
     }
     let note = crate::note::fit(&(end.note)(now));
-    if end.clear_alarm {
-        sqlx::query("UPDATE STATUS_PROCESS SET alarma = 0, notes = ? WHERE process_id = ?")
-            .bind(note)
-            .bind(end.process_id)
-            .execute(&mut *tx)
-            .await?;
-    } else {
-        sqlx::query("UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ?")
-            .bind(note)
-            .bind(end.process_id)
-            .execute(&mut *tx)
-            .await?;
-    }
+    refused |= finish_alarm(&mut tx, end, &note, columns.notes).await?;
     sqlx::query("DELETE FROM ALARM_CLAIM WHERE process_id = ? AND owner = ?")
         .bind(end.process_id)
         .bind(end.claim_owner)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(refused)
+}
+
+/// The values to try for a text column, best first: what the column can store of `text`,
+/// ASCII only (should its character set have been misjudged), then no text at all. MySQL
+/// undoes a refused statement alone and the transaction goes on, so the next try needs no
+/// savepoint; an error that may end the transaction is returned instead (`columns::refused`).
+fn fallbacks(text: Option<&str>, repertoire: Repertoire) -> Vec<Option<String>> {
+    let mut tries: Vec<Option<String>> = text
+        .map(|text| columns::candidates(text, repertoire))
+        .unwrap_or_default()
+        .into_iter()
+        .map(Some)
+        .collect();
+    tries.push(None);
+    tries
+}
+
+/// The event row's end; returns whether a text was refused on the way.
+async fn finish_event(
+    tx: &mut MySqlConnection,
+    end: &EventEnd<'_>,
+    repertoire: Repertoire,
+) -> Result<bool, sqlx::Error> {
+    let error = end.error.map(|e| e.chars().take(255).collect::<String>());
+    let tries = fallbacks(error.as_deref(), repertoire);
+    let last = tries.len() - 1;
+    for (n, error) in tries.into_iter().enumerate() {
+        let written = sqlx::query(
+            "UPDATE RESTART_EVENTS SET finished_at = NOW(3), strategy = ?, attempts = ?, \
+             success = ?, error = ? WHERE id = ?",
+        )
+        .bind(end.strategy)
+        .bind(end.attempts)
+        .bind(end.success)
+        .bind(error)
+        .bind(end.event_id)
+        .execute(&mut *tx)
+        .await;
+        match written {
+            Err(error) if n < last && columns::refused(&error) => {
+                tracing::warn!("the database refused the error text of an event: {error}");
+            }
+            written => return written.map(|_| n > 0),
+        }
+    }
+    Ok(true)
+}
+
+/// The alarm (cleared or left) and its note; returns whether a text was refused on the way.
+/// The last resort keeps the note that was there, so that the outcome still lands.
+async fn finish_alarm(
+    tx: &mut MySqlConnection,
+    end: &EventEnd<'_>,
+    note: &str,
+    repertoire: Repertoire,
+) -> Result<bool, sqlx::Error> {
+    let tries = fallbacks(Some(note), repertoire);
+    let last = tries.len() - 1;
+    for (n, note) in tries.into_iter().enumerate() {
+        let written = sqlx::query(
+            "UPDATE STATUS_PROCESS SET alarma = IF(?, 0, alarma), notes = COALESCE(?, notes) \
+             WHERE process_id = ?",
+        )
+        .bind(end.clear_alarm)
+        .bind(note)
+        .bind(end.process_id)
+        .execute(&mut *tx)
+        .await;
+        match written {
+            Err(error) if n < last && columns::refused(&error) => {
+                tracing::warn!("the database refused a note: {error}");
+            }
+            written => return written.map(|_| n > 0),
+        }
+    }
+    Ok(true)
 }

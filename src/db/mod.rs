@@ -7,6 +7,7 @@
 pub mod alarms;
 pub mod breaker;
 pub mod claims;
+pub mod columns;
 pub mod events;
 pub mod stats;
 
@@ -86,6 +87,8 @@ pub struct Database {
     pool: MySqlPool,
     query_timeout: Duration,
     availability: Arc<AtomicU8>,
+    /// What the text columns can store (`columns.rs`).
+    text_columns: columns::Cache,
 }
 
 impl Database {
@@ -110,6 +113,7 @@ impl Database {
             pool,
             query_timeout,
             availability: Arc::new(AtomicU8::new(Availability::Unknown as u8)),
+            text_columns: columns::Cache::default(),
         }
     }
 

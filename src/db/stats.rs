@@ -265,16 +265,20 @@ pub async fn outage_ended(db: &Database, host: &str, process_id: i32) -> Result<
 /// Raises the alarm of a process found dead, unless it is already raised. Returns whether
 /// this call raised it.
 pub async fn raise_alarm(db: &Database, process_id: i32, note: &str) -> Result<bool, DbError> {
-    let result = db
-        .run(
+    let repertoire = db.text_columns().await.notes;
+    let note = crate::note::fit(note);
+    let result = super::columns::write_text(db, &note, repertoire, |note| async move {
+        db.run(
             sqlx::query(
                 "UPDATE STATUS_PROCESS SET alarma = 1, notes = ? WHERE process_id = ? AND alarma = 0",
             )
-            .bind(crate::note::fit(note))
+            .bind(note)
             .bind(process_id)
             .execute(db.pool()),
         )
-        .await?;
+        .await
+    })
+    .await?;
     Ok(result.rows_affected() > 0)
 }
 

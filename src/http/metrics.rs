@@ -48,15 +48,15 @@ pub fn render(status: &HostStatus) -> Result<String, std::fmt::Error> {
     let memory = Figure::default();
     let response = Figure::default();
     let restarts = Family::<ProcessLabels, Counter>::default();
-    // Two PROCESE rows may share a name; one series per name, the first row's.
+    // Two PROCESE rows may share a name; one series per name, the first row's. The label is
+    // the name as the terminal commands print it: no raw control characters in the text.
     let mut seen = HashSet::new();
     for process in &status.processes {
-        if !seen.insert(process.name.as_str()) {
+        let label = crate::report::text::printable(&process.name).into_owned();
+        if !seen.insert(label.clone()) {
             continue;
         }
-        let labels = ProcessLabels {
-            process: process.name.clone(),
-        };
+        let labels = ProcessLabels { process: label };
         in_alarm
             .get_or_create(&labels)
             .set(i64::from(process.alarm));

@@ -172,8 +172,11 @@ fn decimals(value: Option<f64>, places: usize) -> Option<String> {
         .map(|v| format!("{v:.places$}"))
 }
 
-/// Text made safe for HTML element content and quoted attribute values.
+/// Text made safe for HTML element content and quoted attribute values; control characters
+/// are spelled out as the terminal commands spell them (`\x1b`), so that `curl` of the page
+/// to a terminal is as safe as a browser.
 pub fn escape(text: &str) -> String {
+    let text = crate::report::text::printable(text);
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {
@@ -212,6 +215,11 @@ mod tests {
             health: HealthReport::new("web<1>", None, 0.5),
             processes,
         }
+    }
+
+    #[test]
+    fn escape_spells_out_control_characters() {
+        assert_eq!(escape("a\u{1b}]0;x\u{7}<"), "a\\x1b]0;x\\x07&lt;");
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Text for people: the `stats` table, the detail page of one process and the health report.
 //! Pure functions of the figures. Numbers are right-aligned so that magnitudes line up, an
-//! unknown figure is `-`, and times are the database's UTC, to the second.
+//! unknown figure is `-`, and times are the database's UTC, to the second. Database text is
+//! shown through [`printable`], the one escaping of every text renderer.
+
+use std::borrow::Cow;
+use std::fmt::Write;
 
 use chrono::NaiveDateTime;
 
@@ -15,21 +19,58 @@ pub enum Align {
     Right,
 }
 
+/// Text of the database made safe to print: control characters (C0, DEL, C1) and the
+/// bidirectional controls are written as `\x1b` or `\u{202e}`. Other systems write
+/// `PROCESE` and `STATUS_PROCESS`; a name holding `ESC ]0;...` must neither retitle nor
+/// recolour the operator's terminal, and should show what it holds.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match u32::from(c) {
+            _ if !needs_escape(c) => out.push(c),
+            code @ 0..=0xFF => {
+                let _ = write!(out, "\\x{code:02x}");
+            }
+            code => {
+                let _ = write!(out, "\\u{{{code:x}}}");
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Lays out `rows` under `columns` (title, alignment), two spaces apart, without trailing
-/// spaces. Widths count characters, so names outside ASCII stay aligned.
+/// spaces. Widths count characters, so names outside ASCII stay aligned. Every cell goes
+/// through [`printable`].
 pub fn table(columns: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| printable(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = columns
         .iter()
         .map(|(title, _)| title.chars().count())
         .collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let titles: Vec<String> = columns.iter().map(|(title, _)| title.to_string()).collect();
     let mut out = String::new();
-    for cells in std::iter::once(&titles).chain(rows) {
+    for cells in std::iter::once(&titles).chain(&rows) {
         let line: Vec<String> = cells
             .iter()
             .zip(columns.iter().zip(&widths))
@@ -236,7 +277,7 @@ pub fn process_details(
         .unwrap_or(0);
     let mut out = String::new();
     for (label, value) in &lines {
-        out.push_str(&format!("{label:<width$}  {value}\n"));
+        out.push_str(&format!("{label:<width$}  {}\n", printable(value)));
     }
     out.push('\n');
     out.push_str(&events_table(events));
@@ -403,6 +444,17 @@ mod tests {
         let columns = [("NAME", Align::Left), ("N", Align::Right)];
         let rows = vec![vec!["café".to_owned(), "1".to_owned()]];
         assert_eq!(table(&columns, &rows), "NAME  N\ncafé  1\n");
+    }
+
+    #[test]
+    fn database_text_prints_without_terminal_controls() {
+        assert_eq!(printable("httpd"), "httpd");
+        assert_eq!(printable("\u{1b}]0;pwned\u{7}"), "\\x1b]0;pwned\\x07");
+        assert_eq!(printable("a\u{9b}b\u{202e}c\td"), "a\\x9bb\\u{202e}c\\x09d");
+        assert_eq!(printable("café ✗"), "café ✗");
+        let columns = [("NAME", Align::Left), ("N", Align::Right)];
+        let rows = vec![vec!["\u{1b}[2J".to_owned(), "1".to_owned()]];
+        assert_eq!(table(&columns, &rows), "NAME     N\n\\x1b[2J  1\n");
     }
 
     #[test]
