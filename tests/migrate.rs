@@ -409,6 +409,16 @@ async fn a_database_migrated_before_the_run_again_rule_is_accepted() {
 }
 
 #[tokio::test]
+async fn run_on_a_fresh_database_logs_no_error() {
+    let world = unmigrated_world().await;
+    let log = run_until_started(&world).await;
+    assert_schema_complete(&world.db).await;
+    let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
 async fn a_lock_left_by_a_migrator_that_died_is_taken_over_once_it_expires() {
     let db = TestDb::new().await;
     let database = Database::with_pool(db.pool.clone(), Duration::from_secs(30));
