@@ -83,4 +83,15 @@ CREATE TABLE IF NOT EXISTS HEALTH_SCORE (
 ) DEFAULT CHARSET = utf8mb4;
 
 -- total_restarts and last_restart are read from the events of each process.
-CREATE INDEX restart_events_outcome ON RESTART_EVENTS (process_id, host, success, finished_at);
+-- Every statement of a migration can run again (a migration that failed part-way is applied
+-- again once its cause is fixed): MySQL has no CREATE INDEX IF NOT EXISTS, so the index is
+-- created only when information_schema does not list it yet.
+SET @monitor_service_ddl = IF(
+    (SELECT COUNT(*) FROM information_schema.STATISTICS
+        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'RESTART_EVENTS'
+        AND INDEX_NAME = 'restart_events_outcome') = 0,
+    'CREATE INDEX restart_events_outcome ON RESTART_EVENTS (process_id, host, success, finished_at)',
+    'DO 0');
+PREPARE monitor_service_ddl FROM @monitor_service_ddl;
+EXECUTE monitor_service_ddl;
+DEALLOCATE PREPARE monitor_service_ddl;

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, CONFIG_ENV, Config, DEFAULT_CONFIG_PATH, PASSWORD_ENV};
 use crate::control;
-use crate::db::{self, Database, DbError};
+use crate::db::{Database, DbError, migrate, migration_lock};
 use crate::exit::Failure;
 use crate::restart::manual::{Action, ManualError};
 use crate::{logging, service};
@@ -299,42 +299,37 @@ fn check_config(config: &Config, with_db: bool) -> Result<(), Failure> {
     logging::init_for_command();
     runtime()?.block_on(async {
         let db = Database::connect_lazy(&config.database);
-        let pending = pending_migrations(&db).await;
+        let checked = check_schema(&db, config.database.auto_migrate).await;
         db.close().await;
-        match pending.map_err(unavailable)? {
-            0 => println!("; database: reachable, schema up to date"),
-            n if config.database.auto_migrate => {
-                println!("; database: reachable, {n} migrations pending (run applies them)")
-            }
-            n => {
-                return Err(Failure::Unavailable(format!(
-                    "database: {n} migrations pending and auto_migrate = false: run `monitor_service migrate`"
-                )));
-            }
-        }
+        println!("; database: reachable, {}", checked?);
         Ok(())
     })
 }
 
-/// How many embedded migrations the database has not applied.
-async fn pending_migrations(db: &Database) -> Result<usize, DbError> {
-    use sqlx::Row;
-    let applied: Vec<i64> = match db
-        .run(
-            sqlx::query("SELECT version FROM _sqlx_migrations WHERE success = 1")
-                .fetch_all(db.pool()),
-        )
+/// The schema's state in a line for `check-config --db`, or the reason it cannot be used.
+async fn check_schema(db: &Database, auto_migrate: bool) -> Result<String, Failure> {
+    let state = migrate::schema_state(db).await.map_err(unavailable)?;
+    let migrating = migration_lock::holder(db, true)
         .await
-    {
-        Ok(rows) => rows.iter().filter_map(|row| row.try_get(0).ok()).collect(),
-        Err(error) if error.is_unavailable() => return Err(error),
-        // No migrations table yet: everything is pending.
-        Err(_) => Vec::new(),
-    };
-    Ok(db::MIGRATOR
-        .iter()
-        .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
-        .count())
+        .map_err(unavailable)?;
+    if let Some(holder) = migrating.filter(|_| !state.pending.is_empty()) {
+        return Ok(format!("migrations being applied by {}", holder.owner));
+    }
+    if let Some(&version) = state.failed.first() {
+        return Err(Failure::Unavailable(format!(
+            "database: migration {} failed part-way and is not applied: fix its cause \
+             (`monitor_service migrate` shows the error), then `monitor_service migrate` \
+             (or the service's start) applies it again",
+            migrate::describe(version)
+        )));
+    }
+    match state.pending.len() {
+        0 => Ok("schema up to date".to_owned()),
+        n if auto_migrate => Ok(format!("{n} migrations pending (run applies them)")),
+        n => Err(Failure::Unavailable(format!(
+            "database: {n} migrations pending and auto_migrate = false: run `monitor_service migrate`"
+        ))),
+    }
 }
 
 fn migrate(config: &Config) -> Result<(), Failure> {
@@ -344,12 +339,11 @@ fn migrate(config: &Config) -> Result<(), Failure> {
         db.create_database_if_missing(&config.database)
             .await
             .map_err(unavailable)?;
-        let before = pending_migrations(&db).await.map_err(unavailable)?;
-        let result = db.migrate().await;
+        let result = db.apply_migrations().await;
         db.close().await;
-        result.map_err(unavailable)?;
+        let applied = result.map_err(unavailable)?;
         println!(
-            "database {}: {before} migrations applied, schema up to date",
+            "database {}: {applied} migrations applied, schema up to date",
             config.database.database
         );
         Ok(())

@@ -28,6 +28,8 @@ pub struct Poller {
     pub owner_prefix: String,
     /// Told after every completed iteration (the watchdog's sign of progress).
     pub progress: watch::Sender<PollStatus>,
+    /// Set once the schema is migrated (`prepare` done): the sampler waits for it.
+    pub schema_ready: watch::Sender<bool>,
     /// systemd's watchdog interval: the loop wakes at least twice per interval, polling or
     /// not, so that a long `check_interval` does not look like a wedged loop.
     pub watchdog: Option<Duration>,
@@ -78,6 +80,7 @@ impl Poller {
         if !*ready {
             self.prepare(config).await?;
             *ready = true;
+            self.schema_ready.send_replace(true);
         }
         let poll = alarms::poll(&self.db).await?;
         self.progress.send_modify(|status| {

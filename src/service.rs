@@ -82,6 +82,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     let tracker = TaskTracker::new();
     let (alarm_tx, alarm_rx) = mpsc::channel(16);
     let (progress_tx, progress_rx) = watch::channel(PollStatus::default());
+    let (schema_tx, schema_rx) = watch::channel(false);
 
     let context = RestartContext {
         db: db.clone(),
@@ -99,6 +100,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
             alarms: alarm_tx.clone(),
             restarts: notice_rx,
             refresh: refresh_rx,
+            schema_ready: schema_rx,
             shutdown: shutdown.clone(),
         },
     );
@@ -119,6 +121,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         owner,
         owner_prefix,
         progress: progress_tx,
+        schema_ready: schema_tx,
         watchdog: notify::watchdog_interval(),
     };
     let poller = tokio::spawn(poller.run());

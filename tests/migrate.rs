@@ -1,15 +1,19 @@
 //! The schema: migrations on a fresh database, on one made by the original `setup.sql`, and
-//! through the `migrate` and `check-config --db` commands.
+//! through the `migrate` and `check-config --db` commands; a migration that failed part-way,
+//! migrators running at once, and `run` on a fresh database.
 
 mod common;
 
+use std::process::Stdio;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use common::{TestDb, monitor_bin, write_config};
-use monitor_service::db::Database;
+use common::fixture::{Fixture, PATIENCE};
+use common::{TestDb, monitor, monitor_bin, wait_until, wait_until_sync, write_config};
+use monitor_service::db::{Database, MIGRATOR};
+use nix::sys::signal::Signal;
 use predicates::str::contains;
-use sqlx::Row;
+use sqlx::{Executor, Row};
 
 /// The original design's setup.sql, as other systems already ran it.
 const SETUP_SQL: &[&str] = &[
@@ -140,4 +144,304 @@ fn migrate_exits_69_when_the_database_is_unreachable() {
         .assert()
         .code(69)
         .stderr(contains("monitor_service: "));
+}
+
+/// A `PROCESE` made by another system with a wider key than the contract's: the foreign key
+/// of `STATUS_PROCESS` cannot refer to it, so migration 1 fails after its first statement.
+const FOREIGN_PROCESE: &str =
+    "CREATE TABLE PROCESE (process_id BIGINT PRIMARY KEY, process_name VARCHAR(100) NOT NULL)";
+const FIX_PROCESE: &str = "ALTER TABLE PROCESE MODIFY process_id INT NOT NULL";
+
+/// A world whose database is empty (no migrations applied), unlike `Fixture::new`'s.
+async fn unmigrated_world() -> Fixture {
+    Fixture {
+        db: TestDb::new().await,
+        dir: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+/// `(version, success)` of every row of `_sqlx_migrations`.
+async fn applied(db: &TestDb) -> Vec<(i64, bool)> {
+    sqlx::query("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&db.pool)
+        .await
+        .expect("read _sqlx_migrations")
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+fn all_applied() -> Vec<(i64, bool)> {
+    MIGRATOR.iter().map(|m| (m.version, true)).collect()
+}
+
+async fn assert_schema_complete(db: &TestDb) {
+    assert_eq!(applied(db).await, all_applied());
+    for table in [
+        "STATUS_PROCESS",
+        "RESTART_EVENTS",
+        "ALARM_CLAIM",
+        "MONITOR_INSTANCE",
+        "HEALTH_SCORE",
+        "PROCESS_UPTIME",
+        "TOP_RESTARTERS",
+    ] {
+        assert!(!columns(db, table).await.is_empty(), "{table} exists");
+    }
+}
+
+fn log(world: &Fixture) -> String {
+    std::fs::read_to_string(world.path("monitor.log")).unwrap_or_default()
+}
+
+/// Runs the real service on the world's database until it has recorded its start (which the
+/// sampler does once the schema is there), stops it, and returns its log.
+async fn run_until_started(world: &Fixture) -> String {
+    let text = world.config_text("stats_interval = 0.2", "");
+    let mut service = world.spawn_binary(&world.write_config(&text));
+    wait_until(PATIENCE, "the monitor records its start", || async {
+        sqlx::query("SELECT 1 FROM MONITOR_INSTANCE WHERE host = 'testhost'")
+            .fetch_optional(&world.db.pool)
+            .await
+            .is_ok_and(|row| row.is_some())
+    })
+    .await;
+    service.signal(Signal::SIGTERM);
+    assert_eq!(service.exit_code().await, Some(0));
+    log(world)
+}
+
+#[tokio::test]
+async fn migrations_can_run_again() {
+    let db = TestDb::new().await;
+    let database = Database::with_pool(db.pool.clone(), Duration::from_secs(30));
+    database.migrate().await.expect("migrate");
+    for migration in MIGRATOR.iter() {
+        db.pool
+            .execute(migration.sql.clone())
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "migration {} fails when applied again: {error}",
+                    migration.version
+                )
+            });
+    }
+    database.migrate().await.expect("migrate after that");
+    assert_schema_complete(&db).await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_migration_that_failed_part_way_is_applied_again_once_its_cause_is_fixed() {
+    let world = unmigrated_world().await;
+    sqlx::query(FOREIGN_PROCESE)
+        .execute(&world.db.pool)
+        .await
+        .expect("PROCESE of another system");
+    let config = world.write_config(&world.config_text("", ""));
+
+    monitor(&config)
+        .arg("migrate")
+        .assert()
+        .code(70)
+        .stderr(contains("Foreign key constraint"));
+    assert_eq!(applied(&world.db).await, [(1, false)]);
+    monitor(&config)
+        .args(["check-config", "--db"])
+        .assert()
+        .code(69)
+        .stderr(contains("migration 1 (original tables) failed part-way"));
+
+    sqlx::query(FIX_PROCESE)
+        .execute(&world.db.pool)
+        .await
+        .expect("fix PROCESE");
+    monitor(&config)
+        .arg("migrate")
+        .assert()
+        .success()
+        .stdout(contains("4 migrations applied"));
+    assert_schema_complete(&world.db).await;
+    monitor(&config)
+        .args(["check-config", "--db"])
+        .assert()
+        .success()
+        .stdout(contains("; database: reachable, schema up to date"));
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn run_applies_a_migration_that_failed_part_way_once_its_cause_is_fixed() {
+    let world = unmigrated_world().await;
+    sqlx::query(FOREIGN_PROCESE)
+        .execute(&world.db.pool)
+        .await
+        .expect("PROCESE of another system");
+    let database = Database::with_pool(world.db.pool.clone(), Duration::from_secs(30));
+    let failed = database.migrate().await.expect_err("the foreign key fails");
+    assert!(failed.to_string().contains("Foreign key"), "{failed}");
+    sqlx::query(FIX_PROCESE)
+        .execute(&world.db.pool)
+        .await
+        .expect("fix PROCESE");
+
+    let log = run_until_started(&world).await;
+    assert_schema_complete(&world.db).await;
+    assert!(!log.contains("partially applied"), "{log}");
+    assert!(log.contains("applying it again"), "{log}");
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn four_migrate_commands_at_once_all_succeed() {
+    let world = unmigrated_world().await;
+    // A database that does not exist yet, so that all four create it too.
+    let fresh = format!("{}_new", world.db.name);
+    let section = world.db.database_section().replace(
+        &format!("database = {}", world.db.name),
+        &format!("database = {fresh}"),
+    );
+    let config = world.write_config(&world.config_text_with(&section, "", ""));
+    let mut migrators: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(monitor_bin())
+                .arg("-c")
+                .arg(&config)
+                .arg("migrate")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start migrate")
+        })
+        .collect();
+    wait_until_sync(PATIENCE * 3, "the four migrators exit", || {
+        migrators
+            .iter_mut()
+            .all(|child| child.try_wait().is_ok_and(|status| status.is_some()))
+    });
+    let mut applied_in_all = 0;
+    for child in migrators {
+        let output = child.wait_with_output().expect("migrate output");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let applied: usize = stdout
+            .split(": ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("says how many it applied: {stdout}"));
+        applied_in_all += applied;
+    }
+    assert_eq!(applied_in_all, MIGRATOR.iter().count(), "each applied once");
+
+    let options = world.db.connect_options().database(&fresh);
+    let pool = sqlx::mysql::MySqlPool::connect_with(options)
+        .await
+        .expect("connect to the new database");
+    let rows: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .expect("read _sqlx_migrations");
+    assert_eq!(rows, all_applied());
+    let locks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM MIGRATION_LOCK")
+        .fetch_one(&pool)
+        .await
+        .expect("read MIGRATION_LOCK");
+    assert_eq!(locks, 0, "the lock is released");
+    pool.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{fresh}`")))
+        .execute(&world.db.pool)
+        .await
+        .expect("drop");
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_database_migrated_before_the_run_again_rule_is_accepted() {
+    let db = TestDb::new().await;
+    let database = Database::with_pool(db.pool.clone(), Duration::from_secs(30));
+    database.migrate().await.expect("migrate");
+    // What releases before the rule recorded for 0003 and 0004 (sha384sum of their files).
+    for (version, earlier) in [
+        (
+            3,
+            "E45D2310A6F87DBDEA7C87A542574995E3FB5C052550F2D12908FE09F2ECCCF5\
+             38EDFD3504F81A60DE8D867293E9169E",
+        ),
+        (
+            4,
+            "BD3E59B88FF9320B38E0320D8797DC21A8A2AE8CCBC4916E4BEE7688371AB2B5\
+             FB2F19D0765426D4EC3FECD7E74607BA",
+        ),
+    ] {
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = UNHEX(?) WHERE version = ?")
+            .bind(earlier)
+            .bind(version)
+            .execute(&db.pool)
+            .await
+            .expect("record an earlier checksum");
+    }
+    assert_eq!(database.apply_migrations().await.expect("migrate"), 0);
+    database.migrate().await.expect("and again");
+
+    // Any other change to an applied migration is still refused.
+    sqlx::query(
+        "UPDATE _sqlx_migrations SET checksum = UNHEX(SHA2('edited', 384)) WHERE version = 3",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("record a foreign checksum");
+    let refused = database.migrate().await.expect_err("an edited migration");
+    assert!(
+        refused
+            .to_string()
+            .contains("migration 3 was previously applied but has been modified"),
+        "{refused}"
+    );
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn run_on_a_fresh_database_logs_no_error() {
+    let world = unmigrated_world().await;
+    let log = run_until_started(&world).await;
+    assert_schema_complete(&world.db).await;
+    let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_lock_left_by_a_migrator_that_died_is_taken_over_once_it_expires() {
+    let db = TestDb::new().await;
+    let database = Database::with_pool(db.pool.clone(), Duration::from_secs(30));
+    database.migrate().await.expect("migrate");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 4")
+        .execute(&db.pool)
+        .await
+        .expect("one migration pending");
+    // A migrator killed while its lock had a second left.
+    sqlx::query(
+        "INSERT INTO MIGRATION_LOCK (id, owner, acquired_at, expires_at) \
+         VALUES (1, 'migrate@gone/1/1', NOW(3), NOW(3) + INTERVAL 1 SECOND)",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("a dead migrator's lock");
+
+    assert_eq!(database.apply_migrations().await.expect("migrate"), 1);
+    assert_schema_complete(&db).await;
+    let locks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM MIGRATION_LOCK")
+        .fetch_one(&db.pool)
+        .await
+        .expect("read MIGRATION_LOCK");
+    assert_eq!(locks, 0, "the lock is released");
+    db.drop_database().await;
 }

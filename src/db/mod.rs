@@ -9,6 +9,8 @@ pub mod breaker;
 pub mod claims;
 pub mod columns;
 pub mod events;
+pub mod migrate;
+pub mod migration_lock;
 pub mod stats;
 
 use std::future::Future;
@@ -32,6 +34,15 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
     #[error("migrating the schema: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "another migration holds the schema's lock ({owner}, until {until} at the latest); \
+         waited {waited:?}: try again later"
+    )]
+    MigrationLockHeld {
+        owner: String,
+        until: chrono::DateTime<chrono::Utc>,
+        waited: Duration,
+    },
 }
 
 impl DbError {
@@ -44,7 +55,7 @@ impl DbError {
             DbError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => {
                 sql_error_is_unavailable(error)
             }
-            DbError::Migrate(_) => false,
+            DbError::Migrate(_) | DbError::MigrationLockHeld { .. } => false,
         }
     }
 }
@@ -148,23 +159,15 @@ impl Database {
         result
     }
 
-    /// Applies the pending migrations.
+    /// Applies the pending migrations, one migrator at a time, a failed one again
+    /// (`migrate.rs`).
     pub async fn migrate(&self) -> Result<(), DbError> {
-        // Migrations can take longer than one statement's deadline on a big table; they get
-        // a deadline of their own, generous but finite.
-        let deadline = self.query_timeout.max(Duration::from_secs(60)) * 3;
-        let result = match tokio::time::timeout(deadline, MIGRATOR.run(&self.pool)).await {
-            Ok(result) => result.map_err(DbError::from),
-            Err(_) => Err(DbError::Timeout(deadline)),
-        };
-        if let Err(error) = &result {
-            if error.is_unavailable() {
-                self.observe(Availability::Down, Some(error));
-            }
-        } else {
-            self.observe(Availability::Up, None);
-        }
-        result
+        self.apply_migrations().await.map(|_applied| ())
+    }
+
+    /// As [`Database::migrate`], and says how many migrations this call applied.
+    pub async fn apply_migrations(&self) -> Result<usize, DbError> {
+        migrate::apply(self).await
     }
 
     /// Records the database's state and logs only when it changes.
@@ -200,10 +203,14 @@ impl Database {
             "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4",
             config.database.replace('`', "``")
         );
-        let result = self
+        let result = match self
             .run(sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&server))
             .await
-            .map(|_| ());
+        {
+            // Created by a concurrent `migrate` between the server's check and its own.
+            Err(error) if migrate::mysql_error_number(&error) == Some(1007) => Ok(()),
+            result => result.map(|_| ()),
+        };
         server.close().await;
         result
     }

@@ -56,6 +56,8 @@ pub struct SamplerLinks {
     /// Requests for a fresh heartbeat and sample now (the status page's Refresh); the
     /// sampler answers on the enclosed sender once both are written.
     pub refresh: mpsc::Receiver<oneshot::Sender<()>>,
+    /// True once the poller has migrated the schema: the sampler writes nothing before.
+    pub schema_ready: watch::Receiver<bool>,
     pub shutdown: CancellationToken,
 }
 
@@ -114,6 +116,13 @@ impl Sampler {
         let Some(interval) = config.monitor.stats_interval else {
             return;
         };
+        // On a fresh database the tables appear only once the poller has applied the
+        // migrations; sampling before would fail on every missing table.
+        let mut schema_ready = self.links.schema_ready.clone();
+        tokio::select! {
+            ready = schema_ready.wait_for(|ready| *ready) => if ready.is_err() { return },
+            () = self.links.shutdown.cancelled() => return,
+        }
         let (beats_tx, mut beats) = mpsc::channel(4);
         let _heartbeat = config.monitor.heartbeat_interval.map(|every| {
             OwnedTask(tokio::spawn(heartbeat::run(
