@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 
 use monitor_service::config::{Config, ProcessMatch};
 use monitor_service::db::Database;
-use monitor_service::db::claims::{self, TriggerSource};
+use monitor_service::db::claims::{self, ClaimKey, TriggerSource};
 use monitor_service::db::events::{self, EventStart};
 use monitor_service::db::stats as store;
 use monitor_service::process::watch::{self, Units, Watched};
@@ -712,7 +712,11 @@ async fn steps(bench: &Bench, target: &str) -> Result<String, Error> {
         let t = Instant::now();
         claims::claim(
             &db,
-            TARGET_ID,
+            ClaimKey {
+                process_id: TARGET_ID,
+                host: "bench",
+                process_name: target,
+            },
             "bench",
             TriggerSource::Auto,
             Duration::from_secs(60),

@@ -1,6 +1,10 @@
 //! `ALARM_CLAIM`: leases that keep two monitors (or a monitor and a manual command) from
-//! handling the same process at once. A lease expires if its owner dies, and then exactly one
-//! claimant can take it over: the row's primary key and a conditional update decide.
+//! handling the same process at once. A claim is keyed twice: by `process_id` (the primary
+//! key) and by host and process name (a unique key), so that two `PROCESE` rows naming the
+//! same process, or a manual command and the daemon reaching it through different ids, never
+//! run cycles on it at once. A lease expires if its owner dies, and then exactly one claimant
+//! can take it over: the expired rows in the way are deleted and the insert is tried again,
+//! and the two keys let only one insert in.
 
 use std::time::Duration;
 
@@ -46,57 +50,87 @@ fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
-/// Tries to take the lease on `process_id` for `lease`.
+/// What a claim is on: the alarm's process id, and the process name on this host.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimKey<'a> {
+    pub process_id: i32,
+    pub host: &'a str,
+    pub process_name: &'a str,
+}
+
+/// Tries to take the lease on `key` for `lease`.
 pub async fn claim(
     db: &Database,
-    process_id: i32,
+    key: ClaimKey<'_>,
     owner: &str,
     source: TriggerSource,
     lease: Duration,
 ) -> Result<Claim, DbError> {
-    let inserted = db
-        .run(
-            sqlx::query(
-                "INSERT INTO ALARM_CLAIM \
-                 (process_id, owner, trigger_source, claimed_at, expires_at) \
-                 VALUES (?, ?, ?, NOW(3), NOW(3) + INTERVAL ? MICROSECOND)",
-            )
-            .bind(process_id)
-            .bind(owner)
-            .bind(source.as_str())
-            .bind(micros(lease))
-            .execute(db.pool()),
-        )
-        .await;
-    match inserted {
-        Ok(_) => return Ok(Claim::Taken),
-        Err(DbError::Sql(sqlx::Error::Database(error)))
-            if error
-                .try_downcast_ref::<MySqlDatabaseError>()
-                .is_some_and(|e| e.number() == 1062) => {}
-        Err(error) => return Err(error),
+    if insert(db, key, owner, source, lease, 0).await? {
+        return Ok(Claim::Taken);
     }
-    // The row exists: take it over only if its lease ran out. InnoDB re-evaluates the WHERE
-    // after a concurrent update commits, so only one of two claimants matches.
-    let result = db
+    // A row holds one of the keys: take its place only if its lease ran out. Two claimants
+    // may both get here; whichever inserts first wins and the other's insert is refused by
+    // the keys, so exactly one takes over.
+    let expired = db
         .run(
             sqlx::query(
-                "UPDATE ALARM_CLAIM SET owner = ?, trigger_source = ?, claimed_at = NOW(3), \
-                 expires_at = NOW(3) + INTERVAL ? MICROSECOND, takeovers = takeovers + 1 \
-                 WHERE process_id = ? AND expires_at < NOW(3)",
+                "DELETE FROM ALARM_CLAIM WHERE (process_id = ? OR (host = ? AND process_name = ?)) \
+                 AND expires_at < NOW(3)",
             )
-            .bind(owner)
-            .bind(source.as_str())
-            .bind(micros(lease))
-            .bind(process_id)
+            .bind(key.process_id)
+            .bind(key.host)
+            .bind(key.process_name)
             .execute(db.pool()),
         )
         .await?;
-    Ok(if result.rows_affected() == 1 {
+    if expired.rows_affected() == 0 {
+        return Ok(Claim::Busy);
+    }
+    Ok(if insert(db, key, owner, source, lease, 1).await? {
         Claim::TakenOver
     } else {
         Claim::Busy
     })
+}
+
+/// Inserts the claim row; false when a row already holds its process id or its name.
+async fn insert(
+    db: &Database,
+    key: ClaimKey<'_>,
+    owner: &str,
+    source: TriggerSource,
+    lease: Duration,
+    takeovers: i32,
+) -> Result<bool, DbError> {
+    let inserted = db
+        .run(
+            sqlx::query(
+                "INSERT INTO ALARM_CLAIM (process_id, host, process_name, owner, trigger_source, \
+                 claimed_at, expires_at, takeovers) \
+                 VALUES (?, ?, ?, ?, ?, NOW(3), NOW(3) + INTERVAL ? MICROSECOND, ?)",
+            )
+            .bind(key.process_id)
+            .bind(key.host)
+            .bind(key.process_name)
+            .bind(owner)
+            .bind(source.as_str())
+            .bind(micros(lease))
+            .bind(takeovers)
+            .execute(db.pool()),
+        )
+        .await;
+    match inserted {
+        Ok(_) => Ok(true),
+        Err(DbError::Sql(sqlx::Error::Database(error)))
+            if error
+                .try_downcast_ref::<MySqlDatabaseError>()
+                .is_some_and(|e| e.number() == 1062) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Extends a lease we hold. Returns false when the lease is no longer ours.

@@ -5,6 +5,10 @@
 //! limit, and so do the commands it starts. Detached start commands get the original soft
 //! limit back ([`restore_for_child`]), since a long-lived program using `select()` must not
 //! see more than 1,024 descriptors.
+//!
+//! Where even the hard limit is too small, watching must not take the descriptors that
+//! restarts, commands and the database need: [`make_room_for`] says how many processes may
+//! hold descriptors, leaving [`reserve`] free, and the sampler samples the rest.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,19 +19,31 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 /// status page's connections, the pipes of running commands.
 const RESERVE: u64 = 256;
 
+/// Descriptors never given to watching under a soft limit of `soft`: [`RESERVE`], or half the
+/// limit where that is smaller. Half of a small limit is still room for the service's own
+/// dozen or so, a few restarts at once (pipes, a pidfd each, the process table's scan) and
+/// the heartbeats' commands.
+pub fn reserve(soft: u64) -> u64 {
+    RESERVE.min(soft / 2)
+}
+
 /// The soft limit before the first raise; 0 while it was never raised.
 static ORIGINAL_SOFT: AtomicU64 = AtomicU64::new(0);
 /// The limit could not be raised further, and that was logged.
 static AT_HARD_LIMIT: AtomicBool = AtomicBool::new(false);
 
-/// Raises the soft limit, if need be, so that `watched` processes fit.
-pub fn make_room_for(watched: usize) {
+/// Raises the soft limit, if need be and as far as the hard limit allows, so that `watched`
+/// processes fit; returns how many processes may hold descriptors under the limit now, the
+/// [`reserve`] left aside.
+pub fn make_room_for(watched: usize) -> usize {
     let needed = (watched as u64).saturating_mul(2).saturating_add(RESERVE);
-    if let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < needed {
-            raise_to(needed);
-        }
+    let Ok((mut soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return watched;
+    };
+    if soft < needed && raise_to(needed) {
+        soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(soft, |(soft, _)| soft);
     }
+    usize::try_from(soft.saturating_sub(reserve(soft)) / 2).unwrap_or(usize::MAX)
 }
 
 /// Calls `open`, and once more after raising the soft limit when it failed for want of a

@@ -7,6 +7,10 @@
 //! `/proc/PID/stat`, which sums every thread and formats 52 fields. A pidfd (`pidfd_open`,
 //! Linux 5.3+) becomes readable the moment the process exits, so a death is seen at once
 //! rather than at the next sample.
+//!
+//! Where the limit of open files leaves no room for that, a process is watched by sampling
+//! ([`Watched::sampled`]): its statm is opened for each read, and its death is seen at the next
+//! sample.
 
 use std::fs::File;
 use std::io;
@@ -50,7 +54,10 @@ impl Units {
 #[derive(Debug)]
 pub struct Watched {
     pub process: FoundProcess,
-    statm: File,
+    /// The kept-open statm; `None` when the process is watched by sampling.
+    statm: Option<File>,
+    /// The resident pages at the last read, for a read that finds no descriptor free.
+    last_pages: u64,
     /// The process's CPU clock; `None` where the kernel refuses it.
     clock: Option<ClockId>,
     /// The CPU time at the previous read, and when.
@@ -62,29 +69,35 @@ impl Watched {
     /// then the error is `NotFound`. Any other error (out of file descriptors, say) leaves a
     /// live process that cannot be watched.
     pub fn open(process: FoundProcess) -> io::Result<Watched> {
-        let gone = || io::Error::from(io::ErrorKind::NotFound);
-        let statm = File::open(format!("/proc/{}/statm", process.pid)).map_err(|error| {
-            if error.raw_os_error() == Some(nix::libc::ENOENT) {
-                gone()
-            } else {
-                error
-            }
-        })?;
-        // The PID named this process when the scan found it and names it still, so the statm
-        // opened in between is this process's.
-        match stat::read(process.pid) {
-            Some(now) if now.start_time == process.start_time && !now.is_dead() => {}
-            _ => return Err(gone()),
-        }
+        let statm = open_statm(process)?;
+        Watched::start(process, Some(statm))
+    }
+
+    /// Starts watching `process` without keeping a descriptor: each read opens its statm
+    /// anew. Errors as [`Watched::open`].
+    pub fn sampled(process: FoundProcess) -> io::Result<Watched> {
+        drop(open_statm(process)?);
+        Watched::start(process, None)
+    }
+
+    /// Whether this watch keeps a descriptor open (the statm; a pidfd goes with it).
+    pub fn holds_descriptors(&self) -> bool {
+        self.statm.is_some()
+    }
+
+    fn start(process: FoundProcess, statm: Option<File>) -> io::Result<Watched> {
         let pid = nix::unistd::Pid::from_raw(process.pid);
         let mut watched = Watched {
             process,
             statm,
+            last_pages: 0,
             clock: nix::time::clock_getcpuclockid(pid).ok(),
             previous: None,
         };
         let cpu_time = watched.cpu_time();
-        watched.resident_pages().ok_or_else(gone)?;
+        watched
+            .resident_pages()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         watched.previous = cpu_time.map(|time| (Instant::now(), time));
         Ok(watched)
     }
@@ -120,15 +133,56 @@ impl Watched {
 
     /// The resident pages (the second field of statm); `None` once the process is gone or
     /// has no memory left (size, the first field, is then 0).
-    fn resident_pages(&self) -> Option<u64> {
-        let mut buffer = [0u8; 256];
-        let length = self.statm.read_at(&mut buffer, 0).ok()?;
-        let text = std::str::from_utf8(buffer.get(..length)?).ok()?;
-        let mut fields = text.split_ascii_whitespace().map(|f| f.parse::<u64>().ok());
-        let size = fields.next()??;
-        let resident = fields.next()??;
-        (size > 0).then_some(resident)
+    fn resident_pages(&mut self) -> Option<u64> {
+        let pages = match &self.statm {
+            Some(statm) => read_statm(statm)?,
+            None => match open_statm(self.process) {
+                Ok(statm) => read_statm(&statm)?,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => return None,
+                // No descriptor free this moment: alive as long as the PID is (a sampled
+                // process must not look dead for want of a descriptor), with the figure of
+                // the last read; the next sample reads it again.
+                Err(_) => {
+                    let pid = nix::unistd::Pid::from_raw(self.process.pid);
+                    nix::sys::signal::kill(pid, None).ok()?;
+                    self.last_pages
+                }
+            },
+        };
+        self.last_pages = pages;
+        Some(pages)
     }
+}
+
+/// Opens `/proc/PID/statm` of `process`; `NotFound` when it is gone or its PID now names
+/// another process.
+fn open_statm(process: FoundProcess) -> io::Result<File> {
+    let gone = || io::Error::from(io::ErrorKind::NotFound);
+    let statm = File::open(format!("/proc/{}/statm", process.pid)).map_err(|error| {
+        if error.raw_os_error() == Some(nix::libc::ENOENT) {
+            gone()
+        } else {
+            error
+        }
+    })?;
+    // The PID named this process when the scan found it and names it still, so the statm
+    // opened in between is this process's.
+    match stat::read(process.pid) {
+        Some(now) if now.start_time == process.start_time && !now.is_dead() => Ok(statm),
+        _ => Err(gone()),
+    }
+}
+
+/// The resident pages in an open statm; `None` once its process is gone or has no memory
+/// left (size, the first field, is then 0).
+fn read_statm(statm: &File) -> Option<u64> {
+    let mut buffer = [0u8; 256];
+    let length = statm.read_at(&mut buffer, 0).ok()?;
+    let text = std::str::from_utf8(buffer.get(..length)?).ok()?;
+    let mut fields = text.split_ascii_whitespace().map(|f| f.parse::<u64>().ok());
+    let size = fields.next()??;
+    let resident = fields.next()??;
+    (size > 0).then_some(resident)
 }
 
 /// A pidfd for `process`, readable once it exits. Fails where the kernel has no pidfd (before

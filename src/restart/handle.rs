@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::breaker::{Admission, BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig};
-use crate::db::claims::{self, Claim, TriggerSource};
+use crate::db::claims::{self, Claim, ClaimKey, TriggerSource};
 use crate::db::events::{self, EventEnd, EventStart};
 use crate::db::{self, Database, DbError};
 use crate::note;
@@ -93,14 +93,12 @@ async fn handle_claimed(
     alarm: &Alarm,
 ) -> Result<Handled, DbError> {
     let db = &context.db;
-    let claim = claims::claim(
-        db,
-        alarm.process_id,
-        &context.owner,
-        alarm.source,
-        CLAIM_LEASE,
-    )
-    .await?;
+    let key = ClaimKey {
+        process_id: alarm.process_id,
+        host: &config.monitor.host,
+        process_name: &alarm.process_name,
+    };
+    let claim = claims::claim(db, key, &context.owner, alarm.source, CLAIM_LEASE).await?;
     if !claim.is_ours() {
         return Ok(Handled::Busy);
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::breaker::{BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig, RestartStrategy};
-use crate::db::claims::{self, Claim, TriggerSource};
+use crate::db::claims::{self, Claim, ClaimKey, TriggerSource};
 use crate::db::events::{self, EventEnd, EventStart};
 use crate::db::{Database, DbError};
 use crate::note;
@@ -65,9 +65,14 @@ pub async fn act(
         std::process::id(),
         Utc::now().timestamp_micros()
     );
-    let claim = claims::claim(db, process_id, &owner, TriggerSource::Manual, CLAIM_LEASE).await?;
+    let key = ClaimKey {
+        process_id,
+        host: &config.monitor.host,
+        process_name: &process.name,
+    };
+    let claim = claims::claim(db, key, &owner, TriggerSource::Manual, CLAIM_LEASE).await?;
     if claim == Claim::Busy {
-        let holder = claim_holder(db, process_id).await.unwrap_or_default();
+        let holder = claim_holder(db, key).await.unwrap_or_default();
         return Err(ManualError::Busy(process.name.clone(), holder));
     }
     let event_id = events::begin(
@@ -213,13 +218,19 @@ fn manual_note(action: Action, report: &CycleReport, host: &str, now: DateTime<U
     }
 }
 
-async fn claim_holder(db: &Database, process_id: i32) -> Result<String, DbError> {
+/// Who holds the claim in the way: on the same id, or on the same name on this host.
+async fn claim_holder(db: &Database, key: ClaimKey<'_>) -> Result<String, DbError> {
     use sqlx::Row;
     let row = db
         .run(
-            sqlx::query("SELECT owner FROM ALARM_CLAIM WHERE process_id = ?")
-                .bind(process_id)
-                .fetch_optional(db.pool()),
+            sqlx::query(
+                "SELECT owner FROM ALARM_CLAIM \
+                 WHERE process_id = ? OR (host = ? AND process_name = ?) LIMIT 1",
+            )
+            .bind(key.process_id)
+            .bind(key.host)
+            .bind(key.process_name)
+            .fetch_optional(db.pool()),
         )
         .await?;
     Ok(row

@@ -1,13 +1,16 @@
 //! The restarter: receives alarms, and handles each in a task of its own, at most
 //! `max_parallel_restarts` at once and never two at once for the same process. It owns the
-//! set of processes in hand; the breakers and claims it works through live in the database.
+//! set of processes in hand, keyed by process name: two `PROCESE` rows may name the same
+//! process, and two cycles on it at once would stop each other's start. An alarm on a name
+//! already in hand waits here (with a note) and is handled as soon as that cycle ends. The
+//! breakers and claims it works through live in the database.
 
 pub mod cycle;
 pub mod handle;
 pub mod manual;
 pub mod plan;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -28,8 +31,12 @@ pub struct Restarter {
     /// How many permits `permits` was given: followed when a reload changes
     /// `max_parallel_restarts`.
     parallel: usize,
-    /// Processes with a task under way; only this task reads or writes it.
-    in_hand: HashSet<i32>,
+    /// Process names with a task under way, and the process id it works for; only this task
+    /// reads or writes it.
+    in_hand: HashMap<String, i32>,
+    /// Alarms on a name in hand through another process id, in the order they came: each
+    /// is dispatched when the cycle in hand ends.
+    waiting: HashMap<String, Vec<Alarm>>,
     tracker: TaskTracker,
     /// Tells the sampler which processes are being restarted.
     notices: Option<mpsc::UnboundedSender<RestartNotice>>,
@@ -48,7 +55,8 @@ impl Restarter {
             config,
             permits: Arc::new(Semaphore::new(parallel)),
             parallel,
-            in_hand: HashSet::new(),
+            in_hand: HashMap::new(),
+            waiting: HashMap::new(),
             tracker,
             notices,
         }
@@ -57,7 +65,7 @@ impl Restarter {
     /// Takes alarms until the sender goes away or shutdown; handling tasks go on in the
     /// tracker, which the caller waits for under the shutdown grace.
     pub async fn run(mut self, mut alarms: mpsc::Receiver<Vec<Alarm>>) {
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i32>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
         loop {
             tokio::select! {
                 batch = alarms.recv() => match batch {
@@ -68,20 +76,24 @@ impl Restarter {
                     }
                     None => break,
                 },
-                Some(process_id) = done_rx.recv() => {
-                    self.in_hand.remove(&process_id);
+                Some(name) = done_rx.recv() => {
+                    self.in_hand.remove(&name);
+                    self.dispatch_waiting(&name, &done_tx);
                 }
                 () = self.context.shutdown.cancelled() => break,
             }
         }
     }
 
-    fn dispatch(&mut self, alarm: Alarm, done: &mpsc::UnboundedSender<i32>) {
-        if self.in_hand.contains(&alarm.process_id) {
-            return;
-        }
+    fn dispatch(&mut self, alarm: Alarm, done: &mpsc::UnboundedSender<String>) {
         if !is_valid_process_name(&alarm.process_name) {
             self.refuse_name(alarm);
+            return;
+        }
+        if let Some(&holder) = self.in_hand.get(&alarm.process_name) {
+            if holder != alarm.process_id {
+                self.wait_behind(alarm, holder);
+            }
             return;
         }
         let config = self.config.borrow().clone();
@@ -90,7 +102,8 @@ impl Restarter {
             tracing::debug!(process = %alarm.process_name, "alarm for a process this host does not handle");
             return;
         };
-        self.in_hand.insert(alarm.process_id);
+        self.in_hand
+            .insert(alarm.process_name.clone(), alarm.process_id);
         let notices = self.notices.clone();
         if let Some(notices) = &notices {
             let _ = notices.send(RestartNotice::Began(alarm.process_id));
@@ -107,8 +120,56 @@ impl Restarter {
             if let Some(notices) = notices {
                 let _ = notices.send(RestartNotice::Ended(alarm.process_id));
             }
-            let _ = done.send(alarm.process_id);
+            let _ = done.send(alarm.process_name);
         });
+    }
+
+    /// Keeps `alarm` until the cycle on the same name (for process id `holder`) ends, and
+    /// says so in its note, written only when it changes so that each poll costs no write.
+    fn wait_behind(&mut self, alarm: Alarm, holder: i32) {
+        let queue = self.waiting.entry(alarm.process_name.clone()).or_default();
+        if queue.iter().any(|w| w.process_id == alarm.process_id) {
+            return;
+        }
+        // The sampler sees the same process die under this id too: a restart's kill, not a
+        // death to auto-alarm.
+        if let Some(notices) = &self.notices {
+            let _ = notices.send(RestartNotice::Began(alarm.process_id));
+        }
+        tracing::info!(process = %alarm.process_name, process_id = alarm.process_id, "waits for the restart of process {holder}, of the same name");
+        let db = self.context.db.clone();
+        let (process_id, text) = (alarm.process_id, waiting_note(holder));
+        queue.push(alarm);
+        self.tracker.spawn(async move {
+            if let Err(error) = alarms::write_note_if_changed(&db, process_id, &text).await {
+                tracing::debug!("noting a wait behind a restart of the same name: {error}");
+            }
+        });
+    }
+
+    /// The cycle on `name` ended: the first alarm waiting on it goes now, the others wait
+    /// behind it in turn.
+    fn dispatch_waiting(&mut self, name: &str, done: &mpsc::UnboundedSender<String>) {
+        let Some(queue) = self.waiting.get_mut(name) else {
+            return;
+        };
+        let next = (!queue.is_empty()).then(|| queue.remove(0));
+        let rest: Vec<Alarm> = std::mem::take(queue);
+        self.waiting.remove(name);
+        let Some(next) = next else {
+            return;
+        };
+        let process_id = next.process_id;
+        self.dispatch(next, done);
+        if !self.in_hand.contains_key(name) {
+            // Not taken after all (no longer configured here): it was told it began.
+            if let Some(notices) = &self.notices {
+                let _ = notices.send(RestartNotice::Ended(process_id));
+            }
+        }
+        for alarm in rest {
+            self.dispatch(alarm, done);
+        }
     }
 
     /// Brings the number of permits to `wanted` after a reload. Permits in use cannot be taken
@@ -144,4 +205,11 @@ impl Restarter {
             }
         });
     }
+}
+
+/// The note of an alarm waiting for the restart of the same process name through another id.
+fn waiting_note(holder: i32) -> String {
+    note::fit(&format!(
+        "waits for process {holder}'s restart of the same name"
+    ))
 }

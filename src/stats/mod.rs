@@ -78,6 +78,11 @@ pub struct Sampler {
     /// Hands each sample's rows to the writer task.
     batches: mpsc::Sender<Batch>,
     writer: Option<Writer>,
+    /// How many processes may hold descriptors (statm and pidfd) under the limit of open
+    /// files; the others are watched by sampling.
+    descriptor_room: usize,
+    /// Sampling instead of descriptors was logged (once a run).
+    sampling_logged: bool,
 }
 
 impl Sampler {
@@ -107,6 +112,8 @@ impl Sampler {
                 health: ThresholdWatch::default(),
                 pruned_at: None,
             }),
+            descriptor_room: usize::MAX,
+            sampling_logged: false,
         }
     }
 
@@ -235,7 +242,7 @@ impl Sampler {
             entry.alarm_raised = row.alarm_raised;
         }
         self.processes.retain(|id, _| seen.contains(id));
-        files::make_room_for(self.processes.len());
+        self.descriptor_room = files::make_room_for(self.processes.len());
         if fresh {
             self.seed_windows(config).await;
         }
@@ -324,12 +331,31 @@ impl Sampler {
             return false;
         };
         let found = table.find(&process.config.name, &process.config.matcher);
+        let held = self
+            .processes
+            .values()
+            .filter(|p| p.holds_descriptors())
+            .count();
+        let keep = held < self.descriptor_room;
+        if !keep {
+            self.log_sampling_once(held);
+        }
+        let Some(process) = self.processes.get_mut(&process_id) else {
+            return false;
+        };
         for candidate in found {
-            match files::with_room(|| Watched::open(candidate)) {
+            let opened = if keep {
+                files::with_room(|| Watched::open(candidate))
+            } else {
+                Watched::sampled(candidate)
+            };
+            match opened {
                 Ok(watched) => {
                     process.watched = Some(watched);
                     process.unwatchable = None;
-                    process.exit_task = watch_exit(process_id, candidate, self.exit_tx.clone());
+                    process.exit_task = keep
+                        .then(|| watch_exit(process_id, candidate, self.exit_tx.clone()))
+                        .flatten();
                     return true;
                 }
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -346,6 +372,20 @@ impl Sampler {
         }
         process.unwatchable = None;
         false
+    }
+
+    /// Says once a run that the limit of open files leaves some processes to sampling.
+    fn log_sampling_once(&mut self, held: usize) {
+        if std::mem::replace(&mut self.sampling_logged, true) {
+            return;
+        }
+        let sampled = self.processes.len().saturating_sub(held);
+        tracing::warn!(
+            "the limit of open files leaves room to watch {held} processes through descriptors \
+             (two each, the rest kept for restarts, commands and the database): up to {sampled} \
+             others are sampled every stats_interval, their death seen at the next sample; \
+             raise LimitNOFILE in the unit"
+        );
     }
 
     /// Reads every watched process and counts a check for every process; those not watched

@@ -113,6 +113,13 @@ impl Monitored {
         watched.or(self.unwatchable).map(|process| process.pid)
     }
 
+    /// Whether its watch keeps descriptors open (not watched by sampling).
+    pub fn holds_descriptors(&self) -> bool {
+        self.watched
+            .as_ref()
+            .is_some_and(Watched::holds_descriptors)
+    }
+
     pub fn watches(&self, process: FoundProcess) -> bool {
         self.watched.as_ref().is_some_and(|w| w.process == process)
     }
