@@ -261,7 +261,10 @@ async fn a_migration_that_failed_part_way_is_applied_again_once_its_cause_is_fix
         .arg("migrate")
         .assert()
         .success()
-        .stdout(contains("4 migrations applied"));
+        .stdout(contains(format!(
+            "{} migrations applied",
+            MIGRATOR.iter().count()
+        )));
     assert_schema_complete(&world.db).await;
     monitor(&config)
         .args(["check-config", "--db"])
