@@ -4,14 +4,16 @@
 //! fails loses nothing.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::claims::{self, TriggerSource};
 use crate::db::{self, Database, alarms};
+use crate::deadline;
 use crate::notify::PollStatus;
 use crate::restart::Alarm;
 
@@ -57,18 +59,18 @@ impl Poller {
                         db::backoff(failures, MAX_BACKOFF.min(config.monitor.check_interval))
                     }
                 };
-                next_poll = Instant::now() + wait;
+                next_poll = deadline::from_now(wait);
             }
             self.progress.send_modify(|status| {
                 status.iterations += 1;
                 status.processes = config.processes.len();
             });
             let wake = match self.watchdog {
-                Some(watchdog) => next_poll.min(Instant::now() + watchdog / 2),
+                Some(watchdog) => next_poll.min(deadline::from_now(watchdog / 2)),
                 None => next_poll,
             };
             tokio::select! {
-                () = tokio::time::sleep_until(wake.into()) => {}
+                () = tokio::time::sleep_until(wake) => {}
                 () = self.shutdown.cancelled() => return,
             }
         }
@@ -87,7 +89,7 @@ impl Poller {
         if poll.alarms.is_empty() {
             return Ok(());
         }
-        let seen_at = Instant::now();
+        let seen_at = std::time::Instant::now();
         let batch = poll
             .alarms
             .into_iter()

@@ -16,7 +16,8 @@ use std::time::Duration;
 use super::raw::{self, RawConfig};
 use super::values::{
     Span, compile, parse_argument_index, parse_bool, parse_hosts, parse_level, parse_listen,
-    parse_names, parse_real, parse_seconds, parse_strategy, parse_unit, parse_whole,
+    parse_names, parse_period_or_off, parse_real, parse_seconds, parse_strategy, parse_unit,
+    parse_whole,
 };
 use super::{
     Config, DatabaseConfig, HealthConfig, LoggingConfig, MonitorConfig, ProcessConfig,
@@ -248,10 +249,18 @@ fn read_database(fields: &mut Fields<'_>, password_override: Option<String>) -> 
     }
 }
 
+/// The shortest poll, sample and heartbeat period: each wakes the service to do real work (a
+/// query, a scan of `/proc`, a command per process), ten times a second at most.
+const SHORTEST_PERIOD: Duration = Duration::from_millis(100);
+/// The quick re-checks after an exit scan `/proc` `dead_after` times: a millisecond apart at
+/// the least, so that a large `dead_after` cannot turn them into a busy loop.
+const SHORTEST_RECHECK: Duration = Duration::from_millis(1);
+
 fn read_monitor(fields: &mut Fields<'_>) -> MonitorConfig {
+    let period = Span::AtLeast(SHORTEST_PERIOD);
     let monitor = MonitorConfig {
         host: read_host(fields),
-        check_interval: fields.seconds("check_interval", seconds(300), Span::Positive),
+        check_interval: fields.seconds("check_interval", seconds(300), period),
         max_restart_failures: fields.whole("max_restart_failures", 3, 1, None),
         circuit_reset_time: fields.seconds("circuit_reset_time", seconds(1800), Span::Any),
         max_parallel_restarts: fields.whole("max_parallel_restarts", 4, 1, None),
@@ -263,7 +272,7 @@ fn read_monitor(fields: &mut Fields<'_>) -> MonitorConfig {
         dead_recheck_interval: fields.seconds(
             "dead_recheck_interval",
             Duration::from_millis(10),
-            Span::Positive,
+            Span::AtLeast(SHORTEST_RECHECK),
         ),
         http_listen: fields.value("http_listen", None, parse_listen),
         allow_unconfigured: fields.boolean("allow_unconfigured", true),
@@ -663,7 +672,7 @@ impl<'a> Fields<'a> {
     /// A period where 0 turns the feature off.
     fn seconds_or_off(&mut self, key: &str, default: Option<Duration>) -> Option<Duration> {
         self.value(key, default, |text| {
-            parse_seconds(text, Span::Any).map(|period| (!period.is_zero()).then_some(period))
+            parse_period_or_off(text, SHORTEST_PERIOD)
         })
     }
 
