@@ -49,8 +49,23 @@ fn matcher_patterns(matcher: &ProcessMatch) -> Vec<(usize, String)> {
 }
 
 #[test]
-fn an_empty_file_gives_the_documented_defaults() {
-    let config = Config::from_ini_text(Path::new(PATH), "", None).expect("valid");
+fn an_empty_file_is_refused_with_one_line_naming_it() {
+    for text in ["", "\n  \n", "; only a comment\n# and another\n"] {
+        let error = Config::from_ini_text(Path::new(PATH), text, None).expect_err("refused");
+        assert_eq!(
+            error.lines(),
+            [format!(
+                "{PATH}: has no [section] at all: an empty file is not a configuration \
+                 (start from the reference config.ini)"
+            )],
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_section_without_keys_gives_the_documented_defaults() {
+    let config = Config::from_ini_text(Path::new(PATH), "[database]\n", None).expect("valid");
     assert_eq!(config.database.host, "localhost");
     assert_eq!(config.database.port, 3306);
     assert_eq!(config.database.socket, None);

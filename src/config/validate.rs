@@ -153,6 +153,13 @@ fn build(
     mut problems: Vec<Problem>,
 ) -> Result<Config, ConfigError> {
     problems.extend(raw.problems.iter().cloned());
+    // Every key has a default, so an empty file would "validate" into a monitor of nothing on
+    // localhost: what a truncated or not yet written file looks like, never what was meant.
+    if raw.sections.is_empty() && raw.problems.is_empty() {
+        let why = "has no [section] at all: an empty file is not a configuration (start from \
+                   the reference config.ini)";
+        problems.push(Problem::file(why.to_owned()));
+    }
     let named = process_sections(raw, &mut problems);
     let known: BTreeSet<&str> = named.iter().map(|(name, _)| *name).collect();
     let problems = &mut problems;
@@ -180,6 +187,7 @@ fn build(
     }
     Ok(Config {
         path: path.to_owned(),
+        sections: raw.sections.iter().map(|s| s.name.clone()).collect(),
         database,
         monitor,
         logging,
