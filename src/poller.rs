@@ -36,12 +36,13 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let mut failures = 0u32;
         let mut ready = false;
         let mut next_poll = Instant::now();
         loop {
-            let config = self.config.borrow().clone();
+            // Marked as seen, so that `changed` below wakes for a newer configuration only.
+            let config = self.config.borrow_and_update().clone();
             if Instant::now() >= next_poll {
                 let wait = match self.poll_once(&config, &mut ready).await {
                     Ok(()) => {
@@ -71,6 +72,9 @@ impl Poller {
             };
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
+                // A reload takes effect at once: a shorter check_interval, or a process just
+                // configured, does not wait out the rest of the old interval.
+                Ok(()) = self.config.changed() => next_poll = Instant::now(),
                 () = self.shutdown.cancelled() => return,
             }
         }

@@ -154,8 +154,9 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
 
 /// Reads `config.ini` again. A config that does not validate (an empty file does not), or that
 /// lost its `[database]` section, leaves the running one in place; one that does takes effect
-/// for everything read per cycle (processes, intervals, breakers, health); what is fixed at
-/// start (database, lock file, HTTP address, logging) waits for a restart, and says so.
+/// for everything read per cycle (processes, intervals, breakers, health) and wakes the poller
+/// at once; what is fixed at start (database, lock file, HTTP address, logging) waits for a
+/// restart, and says so.
 fn reload(config: &watch::Sender<Arc<Config>>, log_file: Option<&LogFile>) {
     notify::reloading();
     if let Some(log_file) = log_file {

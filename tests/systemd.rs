@@ -216,6 +216,38 @@ fn quick_restart(name: &str) -> String {
 }
 
 #[tokio::test]
+async fn sighup_with_a_shorter_check_interval_wakes_the_poller_at_once() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("wake");
+    world.add_process(1, &name).await;
+    let section = quick_restart(&name);
+    let config = world.write_config(&world.config_text("check_interval = 30", &section));
+    let mut monitor = world.spawn_binary(&config);
+    // The first poll runs at start; the next one would be 30 s later.
+    wait_until(PATIENCE, "the service reached the database", || async {
+        log(&world).contains("database connected")
+    })
+    .await;
+
+    std::fs::write(&config, world.config_text("check_interval = 0.5", &section)).expect("write");
+    monitor.signal(Signal::SIGHUP);
+    wait_until(PATIENCE, "the reload applied", || async {
+        log(&world).contains("configuration reloaded")
+    })
+    .await;
+    world.raise_alarm(1).await;
+    // Well within the old 30 s interval: the new one is in force.
+    wait_for(Duration::from_secs(10), "the alarm is handled", || async {
+        (world.status(1).await.0 == 0).then_some(())
+    })
+    .await;
+
+    monitor.signal(Signal::SIGTERM);
+    assert_eq!(monitor.exit_code().await, Some(0));
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
 async fn sighup_keeps_the_running_config_when_the_file_is_emptied_or_loses_its_database() {
     let world = Fixture::new().await;
     let name = world.unique_name("keep");
