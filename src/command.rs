@@ -366,7 +366,7 @@ pub struct HealthCheck {
 /// When it never succeeds, the last failure is returned (a run cut by the deadline reports
 /// `Timeout(overall_deadline)`).
 pub async fn run_until_success(program: Program<'_>, overall_deadline: Duration) -> HealthCheck {
-    let end = Instant::now() + overall_deadline;
+    let end = crate::deadline::from_now(overall_deadline);
     let mut pause = FIRST_PAUSE;
     let mut attempts = 0;
     let mut last = CommandFailure::Timeout(overall_deadline);

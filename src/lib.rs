@@ -10,6 +10,7 @@ pub mod command;
 pub mod config;
 pub mod control;
 pub mod db;
+pub mod deadline;
 pub mod exit;
 pub mod health;
 pub mod http;

@@ -120,11 +120,15 @@ pub fn init(config: &LoggingConfig) -> Result<LogGuard, LoggingError> {
     })
 }
 
-/// Logging for the one-shot commands: warnings and errors to stderr.
+/// Logging for the one-shot commands: warnings and errors to stderr, coloured only for a
+/// person at a terminal. The database's change-of-state warning ("unavailable; retrying with
+/// backoff") is the daemon's, which does retry; a command does not, and reports the failure
+/// itself as its one error line, so that warning is left out here.
 pub fn init_for_command() {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(EnvFilter::new("warn"))
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(EnvFilter::new("warn,monitor_service::db=error"))
         .try_init();
 }
 

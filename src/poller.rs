@@ -4,14 +4,16 @@
 //! fails loses nothing.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::db::claims::{self, TriggerSource};
 use crate::db::{self, Database, alarms};
+use crate::deadline;
 use crate::notify::PollStatus;
 use crate::restart::Alarm;
 
@@ -36,12 +38,13 @@ pub struct Poller {
 }
 
 impl Poller {
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let mut failures = 0u32;
         let mut ready = false;
         let mut next_poll = Instant::now();
         loop {
-            let config = self.config.borrow().clone();
+            // Marked as seen, so that `changed` below wakes for a newer configuration only.
+            let config = self.config.borrow_and_update().clone();
             if Instant::now() >= next_poll {
                 let wait = match self.poll_once(&config, &mut ready).await {
                     Ok(()) => {
@@ -59,18 +62,21 @@ impl Poller {
                         db::backoff(failures, MAX_BACKOFF.min(config.monitor.check_interval))
                     }
                 };
-                next_poll = Instant::now() + wait;
+                next_poll = deadline::from_now(wait);
             }
             self.progress.send_modify(|status| {
                 status.iterations += 1;
                 status.processes = config.processes.len();
             });
             let wake = match self.watchdog {
-                Some(watchdog) => next_poll.min(Instant::now() + watchdog / 2),
+                Some(watchdog) => next_poll.min(deadline::from_now(watchdog / 2)),
                 None => next_poll,
             };
             tokio::select! {
-                () = tokio::time::sleep_until(wake.into()) => {}
+                () = tokio::time::sleep_until(wake) => {}
+                // A reload takes effect at once: a shorter check_interval, or a process just
+                // configured, does not wait out the rest of the old interval.
+                Ok(()) = self.config.changed() => next_poll = Instant::now(),
                 () = self.shutdown.cancelled() => return,
             }
         }
@@ -90,7 +96,7 @@ impl Poller {
         if poll.alarms.is_empty() {
             return Ok(());
         }
-        let seen_at = Instant::now();
+        let seen_at = std::time::Instant::now();
         let batch = poll
             .alarms
             .into_iter()

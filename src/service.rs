@@ -155,9 +155,10 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     Ok(())
 }
 
-/// Reads `config.ini` again. A config that does not validate leaves the running one in place;
-/// one that does takes effect for everything read per cycle (processes, intervals, breakers,
-/// health); what is fixed at start (database, lock file, HTTP address, logging) waits for a
+/// Reads `config.ini` again. A config that does not validate (an empty file does not), or that
+/// lost its `[database]` section, leaves the running one in place; one that does takes effect
+/// for everything read per cycle (processes, intervals, breakers, health) and wakes the poller
+/// at once; what is fixed at start (database, lock file, HTTP address, logging) waits for a
 /// restart, and says so.
 fn reload(config: &watch::Sender<Arc<Config>>, log_file: Option<&LogFile>) {
     notify::reloading();
@@ -169,6 +170,11 @@ fn reload(config: &watch::Sender<Arc<Config>>, log_file: Option<&LogFile>) {
     let current = config.borrow().clone();
     let password = std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty());
     match Config::load(&current.path, password) {
+        Ok(fresh) if lost_database(&current, &fresh) => tracing::error!(
+            "reload refused, the running configuration stays: {}: the [database] section is \
+             gone (a file half written?); put it back, or restart the service to run without it",
+            fresh.path.display()
+        ),
         Ok(fresh) => {
             for what in fixed_at_start(&current, &fresh) {
                 tracing::warn!("{what} changed: takes effect when the service restarts");
@@ -187,6 +193,13 @@ fn reload(config: &watch::Sender<Arc<Config>>, log_file: Option<&LogFile>) {
         }
     }
     notify::ready();
+}
+
+/// Whether the new file dropped the `[database]` section the running one has: then every
+/// database setting would silently fall back to its default, which is never what a reload of
+/// a working service means (an editor's half-written save, a truncated file).
+fn lost_database(old: &Config, new: &Config) -> bool {
+    old.sections.contains("database") && !new.sections.contains("database")
 }
 
 /// The settings a reload cannot change.

@@ -247,3 +247,35 @@ async fn the_shell_reads_commands_from_stdin_when_it_is_not_a_terminal() {
     );
     world.db.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_refused_login_is_one_plain_line_on_stderr_and_exit_status_69() {
+    let world = Fixture::new().await;
+    let database: String = world
+        .db
+        .database_section()
+        .lines()
+        .filter(|line| !line.starts_with("password"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let wrong = format!("{database}password = not-the-password\n");
+    let config = world.write_config(&world.config_text_with(&wrong, "", ""));
+    for command in [&["check-config", "--db"][..], &["migrate"]] {
+        // stderr is a pipe here, as under a script or systemd: no colours.
+        let output = common::monitor(&config)
+            .args(command)
+            .timeout(common::fixture::PATIENCE)
+            .output()
+            .expect("run monitor_service");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(69), "{command:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{command:?}: {stderr}");
+        assert!(!stderr.contains('\u{1b}'), "{command:?}: {stderr:?}");
+        assert!(
+            stderr.starts_with("monitor_service: database: ") && stderr.contains("1045"),
+            "{command:?}: {stderr}"
+        );
+        assert!(!stderr.contains("not-the-password"), "{stderr}");
+    }
+    world.db.drop_database().await;
+}

@@ -49,8 +49,23 @@ fn matcher_patterns(matcher: &ProcessMatch) -> Vec<(usize, String)> {
 }
 
 #[test]
-fn an_empty_file_gives_the_documented_defaults() {
-    let config = Config::from_ini_text(Path::new(PATH), "", None).expect("valid");
+fn an_empty_file_is_refused_with_one_line_naming_it() {
+    for text in ["", "\n  \n", "; only a comment\n# and another\n"] {
+        let error = Config::from_ini_text(Path::new(PATH), text, None).expect_err("refused");
+        assert_eq!(
+            error.lines(),
+            [format!(
+                "{PATH}: has no [section] at all: an empty file is not a configuration \
+                 (start from the reference config.ini)"
+            )],
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn a_section_without_keys_gives_the_documented_defaults() {
+    let config = Config::from_ini_text(Path::new(PATH), "[database]\n", None).expect("valid");
     assert_eq!(config.database.host, "localhost");
     assert_eq!(config.database.port, 3306);
     assert_eq!(config.database.socket, None);
@@ -137,12 +152,76 @@ fn negative_durations_are_refused() {
 fn durations_that_must_be_positive_refuse_zero_and_others_take_fractions() {
     assert_eq!(
         problem("[monitor]\ncheck_interval = 0\n"),
-        format!("{PATH}: [monitor] check_interval: must be more than 0 seconds")
+        format!("{PATH}: [monitor] check_interval: must be at least 0.1 seconds, not 0")
+    );
+    assert_eq!(
+        problem("[process.default]\nhealth_check_timeout = 0\n"),
+        format!("{PATH}: [process.default] health_check_timeout: must be more than 0 seconds")
     );
     let config = load("[process.default]\nrestart_delay = 0.25\nstop_timeout = 0\n");
     let default = &config.default_process;
     assert_eq!(default.restart_delay, Duration::from_millis(250));
     assert_eq!(default.stop_timeout, Duration::ZERO);
+}
+
+#[test]
+fn durations_longer_than_a_year_are_refused_in_every_section() {
+    let found = problems(
+        "[database]\nquery_timeout = 1e19\n\
+         [monitor]\ncheck_interval = 1e19\ncircuit_reset_time = 9.3e18\nstats_interval = 4e7\n\
+         [health]\nwindow = 31536001\n\
+         [process.default]\nhealth_check_timeout = 1e19\nstop_timeout = 1e19\n",
+    );
+    let year = "must be at most 31536000 seconds (a year)";
+    assert_eq!(
+        found,
+        [
+            format!("{PATH}: [database] query_timeout: {year}, not 1e19"),
+            format!("{PATH}: [monitor] check_interval: {year}, not 1e19"),
+            format!("{PATH}: [monitor] circuit_reset_time: {year}, not 9.3e18"),
+            format!("{PATH}: [monitor] stats_interval: {year}, not 4e7"),
+            format!("{PATH}: [health] window: {year}, not 31536001"),
+            format!("{PATH}: [process.default] health_check_timeout: {year}, not 1e19"),
+            format!("{PATH}: [process.default] stop_timeout: {year}, not 1e19"),
+        ]
+    );
+    let config = load("[monitor]\ncircuit_reset_time = 31536000\n");
+    assert_eq!(
+        config.monitor.circuit_reset_time,
+        Duration::from_secs(31_536_000)
+    );
+}
+
+#[test]
+fn periods_that_wake_the_service_have_a_floor() {
+    let found = problems(
+        "[monitor]\ncheck_interval = 0.0000001\nstats_interval = 0.01\n\
+         heartbeat_interval = 0.05\ndead_recheck_interval = 0.0001\n",
+    );
+    assert_eq!(
+        found,
+        [
+            format!(
+                "{PATH}: [monitor] check_interval: must be at least 0.1 seconds, not 0.0000001"
+            ),
+            format!(
+                "{PATH}: [monitor] stats_interval: must be 0 (off) or at least 0.1 seconds, not 0.01"
+            ),
+            format!(
+                "{PATH}: [monitor] heartbeat_interval: must be 0 (off) or at least 0.1 seconds, \
+                 not 0.05"
+            ),
+            format!(
+                "{PATH}: [monitor] dead_recheck_interval: must be at least 0.001 seconds, not 0.0001"
+            ),
+        ]
+    );
+    let config = load("[monitor]\ncheck_interval = 0.1\ndead_recheck_interval = 0.001\n");
+    assert_eq!(config.monitor.check_interval, Duration::from_millis(100));
+    assert_eq!(
+        config.monitor.dead_recheck_interval,
+        Duration::from_millis(1)
+    );
 }
 
 #[test]

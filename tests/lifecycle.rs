@@ -438,7 +438,7 @@ async fn the_log_rotates_by_size_without_cutting_lines() {
     let world = Fixture::new().await;
     let text = world
         .config_text("", "")
-        .replace("check_interval = 0.2", "check_interval = 0.05")
+        .replace("check_interval = 0.2", "check_interval = 0.1")
         .replace(
             "stderr = false",
             "stderr = false\nmax_log_size = 2\nlog_files_to_keep = 2",
@@ -517,4 +517,58 @@ fn a_bad_config_exits_78_with_every_problem_on_its_own_line() {
             "one line names {needle}: {stderr}"
         );
     }
+}
+
+/// Runs `monitor_service -c config COMMAND` to its end (killed at the deadline), and returns
+/// its exit code and stderr.
+fn finish(config: &Path, command: &str) -> (Option<i32>, String) {
+    let output = common::monitor(config)
+        .arg(command)
+        .timeout(PATIENCE)
+        .output()
+        .expect("run monitor_service");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+#[tokio::test]
+async fn a_duration_past_a_year_or_below_its_floor_exits_78_with_one_line_and_never_aborts() {
+    let world = Fixture::new().await;
+    let year = "must be at most 31536000 seconds (a year)";
+    let cases = [
+        (
+            "check_interval = 1e19",
+            "",
+            format!("[monitor] check_interval: {year}, not 1e19"),
+        ),
+        (
+            "",
+            "[process.default]\nhealth_check_timeout = 1e19\n",
+            format!("[process.default] health_check_timeout: {year}, not 1e19"),
+        ),
+        (
+            "",
+            "[process.default]\nstop_timeout = 9.3e18\n",
+            format!("[process.default] stop_timeout: {year}, not 9.3e18"),
+        ),
+        (
+            "check_interval = 0.0000001",
+            "",
+            "[monitor] check_interval: must be at least 0.1 seconds, not 0.0000001".to_owned(),
+        ),
+    ];
+    for (monitor, processes, why) in cases {
+        let config = world.write_config(&world.config_text(monitor, processes));
+        let expected = format!("monitor_service: {}: {why}\n", config.display());
+        for command in ["check-config", "run"] {
+            let (code, stderr) = finish(&config, command);
+            assert_eq!(
+                code,
+                Some(78),
+                "{command} with {monitor}{processes}: {stderr}"
+            );
+            assert_eq!(stderr, expected, "{command}");
+        }
+    }
+    world.db.drop_database().await;
 }

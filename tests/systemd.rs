@@ -206,3 +206,93 @@ async fn sighup_reopens_the_log_file_after_logrotate_moved_it() {
     assert_eq!(monitor.exit_code().await, Some(0));
     world.db.drop_database().await;
 }
+
+/// A `[process.NAME]` section whose restart always succeeds at once.
+fn quick_restart(name: &str) -> String {
+    format!(
+        "[process.{name}]\nrestart_strategy = process\nstart_command = true\n\
+         health_check_command = true\n"
+    )
+}
+
+#[tokio::test]
+async fn sighup_with_a_shorter_check_interval_wakes_the_poller_at_once() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("wake");
+    world.add_process(1, &name).await;
+    let section = quick_restart(&name);
+    let config = world.write_config(&world.config_text("check_interval = 30", &section));
+    let mut monitor = world.spawn_binary(&config);
+    // The first poll runs at start; the next one would be 30 s later.
+    wait_until(PATIENCE, "the service reached the database", || async {
+        log(&world).contains("database connected")
+    })
+    .await;
+
+    std::fs::write(&config, world.config_text("check_interval = 0.5", &section)).expect("write");
+    monitor.signal(Signal::SIGHUP);
+    wait_until(PATIENCE, "the reload applied", || async {
+        log(&world).contains("configuration reloaded")
+    })
+    .await;
+    world.raise_alarm(1).await;
+    // Well within the old 30 s interval: the new one is in force.
+    wait_for(Duration::from_secs(10), "the alarm is handled", || async {
+        (world.status(1).await.0 == 0).then_some(())
+    })
+    .await;
+
+    monitor.signal(Signal::SIGTERM);
+    assert_eq!(monitor.exit_code().await, Some(0));
+    world.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn sighup_keeps_the_running_config_when_the_file_is_emptied_or_loses_its_database() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("keep");
+    world.add_process(1, &name).await;
+    let text = world.config_text("allow_unconfigured = false", &quick_restart(&name));
+    let config = world.write_config(&text);
+    let mut monitor = world.spawn_binary(&config);
+    wait_until(PATIENCE, "the service started", || async {
+        log(&world).contains("started")
+    })
+    .await;
+
+    // Truncated, as by `> config.ini` or an editor's failed save.
+    std::fs::write(&config, "").expect("truncate");
+    monitor.signal(Signal::SIGHUP);
+    let refused = format!(
+        "reload refused, the running configuration stays: {}: has no [section] at all",
+        config.display()
+    );
+    wait_until(PATIENCE, "the empty file refused", || async {
+        log(&world).contains(&refused)
+    })
+    .await;
+
+    // Everything but the [database] section.
+    let monitor_at = text.find("[monitor]").expect("a [monitor] section");
+    std::fs::write(&config, &text[monitor_at..]).expect("write");
+    monitor.signal(Signal::SIGHUP);
+    wait_until(PATIENCE, "the file without [database] refused", || async {
+        log(&world).contains("the [database] section is gone")
+    })
+    .await;
+    assert!(
+        !log(&world).contains("configuration reloaded"),
+        "{}",
+        log(&world)
+    );
+
+    // The running configuration still polls every 0.2 s and still knows the process: with
+    // the defaults it would wait 300 s, then restart it through systemctl.
+    world.raise_alarm(1).await;
+    let note = world.wait_cleared(1).await;
+    assert!(note.starts_with("restarted via process"), "{note}");
+
+    monitor.signal(Signal::SIGTERM);
+    assert_eq!(monitor.exit_code().await, Some(0));
+    world.db.drop_database().await;
+}

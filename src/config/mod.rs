@@ -6,7 +6,7 @@ mod render;
 mod validate;
 mod values;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +29,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/opt/monitor_service/config.ini";
 pub struct Config {
     /// The file it was read from, for messages.
     pub path: PathBuf,
+    /// The `[sections]` the file had: a reload refuses a file that lost its `[database]`
+    /// (half written, or emptied by mistake) rather than fall back to the defaults.
+    pub sections: BTreeSet<String>,
     pub database: DatabaseConfig,
     pub monitor: MonitorConfig,
     pub logging: LoggingConfig,

@@ -16,7 +16,8 @@ use std::time::Duration;
 use super::raw::{self, RawConfig};
 use super::values::{
     Span, compile, parse_argument_index, parse_bool, parse_hosts, parse_level, parse_listen,
-    parse_names, parse_real, parse_seconds, parse_strategy, parse_unit, parse_whole,
+    parse_names, parse_period_or_off, parse_real, parse_seconds, parse_strategy, parse_unit,
+    parse_whole,
 };
 use super::{
     Config, DatabaseConfig, HealthConfig, LoggingConfig, MonitorConfig, ProcessConfig,
@@ -152,6 +153,13 @@ fn build(
     mut problems: Vec<Problem>,
 ) -> Result<Config, ConfigError> {
     problems.extend(raw.problems.iter().cloned());
+    // Every key has a default, so an empty file would "validate" into a monitor of nothing on
+    // localhost: what a truncated or not yet written file looks like, never what was meant.
+    if raw.sections.is_empty() && raw.problems.is_empty() {
+        let why = "has no [section] at all: an empty file is not a configuration (start from \
+                   the reference config.ini)";
+        problems.push(Problem::file(why.to_owned()));
+    }
     let named = process_sections(raw, &mut problems);
     let known: BTreeSet<&str> = named.iter().map(|(name, _)| *name).collect();
     let problems = &mut problems;
@@ -179,6 +187,7 @@ fn build(
     }
     Ok(Config {
         path: path.to_owned(),
+        sections: raw.sections.iter().map(|s| s.name.clone()).collect(),
         database,
         monitor,
         logging,
@@ -248,10 +257,18 @@ fn read_database(fields: &mut Fields<'_>, password_override: Option<String>) -> 
     }
 }
 
+/// The shortest poll, sample and heartbeat period: each wakes the service to do real work (a
+/// query, a scan of `/proc`, a command per process), ten times a second at most.
+const SHORTEST_PERIOD: Duration = Duration::from_millis(100);
+/// The quick re-checks after an exit scan `/proc` `dead_after` times: a millisecond apart at
+/// the least, so that a large `dead_after` cannot turn them into a busy loop.
+const SHORTEST_RECHECK: Duration = Duration::from_millis(1);
+
 fn read_monitor(fields: &mut Fields<'_>) -> MonitorConfig {
+    let period = Span::AtLeast(SHORTEST_PERIOD);
     let monitor = MonitorConfig {
         host: read_host(fields),
-        check_interval: fields.seconds("check_interval", seconds(300), Span::Positive),
+        check_interval: fields.seconds("check_interval", seconds(300), period),
         max_restart_failures: fields.whole("max_restart_failures", 3, 1, None),
         circuit_reset_time: fields.seconds("circuit_reset_time", seconds(1800), Span::Any),
         max_parallel_restarts: fields.whole("max_parallel_restarts", 4, 1, None),
@@ -263,7 +280,7 @@ fn read_monitor(fields: &mut Fields<'_>) -> MonitorConfig {
         dead_recheck_interval: fields.seconds(
             "dead_recheck_interval",
             Duration::from_millis(10),
-            Span::Positive,
+            Span::AtLeast(SHORTEST_RECHECK),
         ),
         http_listen: fields.value("http_listen", None, parse_listen),
         allow_unconfigured: fields.boolean("allow_unconfigured", true),
@@ -663,7 +680,7 @@ impl<'a> Fields<'a> {
     /// A period where 0 turns the feature off.
     fn seconds_or_off(&mut self, key: &str, default: Option<Duration>) -> Option<Duration> {
         self.value(key, default, |text| {
-            parse_seconds(text, Span::Any).map(|period| (!period.is_zero()).then_some(period))
+            parse_period_or_off(text, SHORTEST_PERIOD)
         })
     }
 

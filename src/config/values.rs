@@ -10,11 +10,19 @@ use regex::Regex;
 
 use super::{RestartStrategy, is_valid_process_name};
 
-/// Which durations may be zero.
+/// The longest duration any setting takes: a year. Anything longer is a typo (`1e19`), and
+/// keeping every duration this short keeps every deadline the service computes from one far
+/// from the end of the clock.
+pub(super) const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// What a duration may be, besides at most [`LONGEST`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Span {
     Any,
     Positive,
+    /// A period the service wakes up on: shorter than this would keep the machine busy for
+    /// nothing (`check_interval = 0.0000001` polls hundreds of times a second).
+    AtLeast(Duration),
 }
 
 pub(super) fn parse_bool(text: &str) -> Result<bool, String> {
@@ -60,10 +68,37 @@ pub(super) fn parse_seconds(text: &str, span: Span) -> Result<Duration, String> 
     if n < 0.0 {
         return Err(format!("must be 0 or more seconds, not {text}"));
     }
-    if span == Span::Positive && n == 0.0 {
+    if let Span::AtLeast(floor) = span {
+        if n < floor.as_secs_f64() {
+            let floor = floor.as_secs_f64();
+            return Err(format!("must be at least {floor} seconds, not {text}"));
+        }
+    }
+    if n > LONGEST.as_secs_f64() {
+        let longest = LONGEST.as_secs();
+        return Err(format!(
+            "must be at most {longest} seconds (a year), not {text}"
+        ));
+    }
+    let duration =
+        Duration::try_from_secs_f64(n).map_err(|_| format!("{text} seconds is too long"))?;
+    // A value below a nanosecond would round to nothing, which is 0 by another name.
+    if span == Span::Positive && duration.is_zero() {
         return Err("must be more than 0 seconds".to_owned());
     }
-    Duration::try_from_secs_f64(n).map_err(|_| format!("{text} seconds is too long"))
+    Ok(duration)
+}
+
+/// A period where 0 turns the feature off and anything else is at least `floor`.
+pub(super) fn parse_period_or_off(text: &str, floor: Duration) -> Result<Option<Duration>, String> {
+    match parse_seconds(text, Span::Any)? {
+        period if period.is_zero() => Ok(None),
+        period if period < floor => Err(format!(
+            "must be 0 (off) or at least {} seconds, not {text}",
+            floor.as_secs_f64()
+        )),
+        period => Ok(Some(period)),
+    }
 }
 
 /// Rust also reads `inf` and `NaN` as numbers; no setting here means either.
@@ -242,7 +277,40 @@ mod tests {
         }
         assert_eq!(
             parse_seconds("1e300", Span::Any),
-            Err("1e300 seconds is too long".into())
+            Err("must be at most 31536000 seconds (a year), not 1e300".into())
+        );
+        assert_eq!(
+            parse_seconds("1e-10", Span::Positive),
+            Err("must be more than 0 seconds".into())
+        );
+    }
+
+    #[test]
+    fn durations_stop_at_a_year_and_periods_at_their_floor() {
+        assert_eq!(parse_seconds("31536000", Span::Any), Ok(LONGEST));
+        assert_eq!(
+            parse_seconds("1e19", Span::Positive),
+            Err("must be at most 31536000 seconds (a year), not 1e19".into())
+        );
+        let floor = Span::AtLeast(Duration::from_millis(100));
+        assert_eq!(parse_seconds("0.1", floor), Ok(Duration::from_millis(100)));
+        assert_eq!(
+            parse_seconds("0.0000001", floor),
+            Err("must be at least 0.1 seconds, not 0.0000001".into())
+        );
+        let floor = Duration::from_millis(100);
+        assert_eq!(parse_period_or_off("0", floor), Ok(None));
+        assert_eq!(
+            parse_period_or_off("2", floor),
+            Ok(Some(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            parse_period_or_off("0.01", floor),
+            Err("must be 0 (off) or at least 0.1 seconds, not 0.01".into())
+        );
+        assert_eq!(
+            parse_period_or_off("4e7", floor),
+            Err("must be at most 31536000 seconds (a year), not 4e7".into())
         );
     }
 

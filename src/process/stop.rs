@@ -83,7 +83,7 @@ fn alive(processes: &[FoundProcess]) -> Vec<FoundProcess> {
 
 /// Polls until every process is gone or `limit` has passed; returns those still alive.
 async fn wait_until_gone(processes: &[FoundProcess], limit: Duration) -> Vec<FoundProcess> {
-    let end = Instant::now() + limit;
+    let end = crate::deadline::from_now(limit);
     loop {
         let survivors = alive(processes);
         if survivors.is_empty() || Instant::now() >= end {

@@ -513,8 +513,8 @@ impl Sampler {
         let exit_seen = tokio::time::Instant::now();
         for check in 0..checks {
             if check > 0 {
-                tokio::time::sleep_until(exit_seen + config.monitor.dead_recheck_interval * check)
-                    .await;
+                let wait = config.monitor.dead_recheck_interval.saturating_mul(check);
+                tokio::time::sleep_until(crate::deadline::after(exit_seen, wait)).await;
             }
             // The first check is the exit itself; later ones look for a replacement. Where the
             // process table cannot be read, the samples that follow count instead.
