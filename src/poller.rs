@@ -46,7 +46,14 @@ impl Poller {
             // Marked as seen, so that `changed` below wakes for a newer configuration only.
             let config = self.config.borrow_and_update().clone();
             if Instant::now() >= next_poll {
-                let wait = match self.poll_once(&config, &mut ready).await {
+                // The first poll applies the migrations, which may wait out another
+                // migrator's lock for minutes: a shutdown meanwhile does not wait for them (a
+                // migration cut short is applied again at the next start).
+                let polled = tokio::select! {
+                    polled = self.poll_once(&config, &mut ready) => polled,
+                    () = self.shutdown.cancelled() => return,
+                };
+                let wait = match polled {
                     Ok(()) => {
                         failures = 0;
                         config.monitor.check_interval

@@ -448,3 +448,37 @@ async fn a_lock_left_by_a_migrator_that_died_is_taken_over_once_it_expires() {
     assert_eq!(locks, 0, "the lock is released");
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn run_stops_at_once_while_its_migrations_wait_for_another_migrators_lock() {
+    let world = unmigrated_world().await;
+    let database = Database::with_pool(world.db.pool.clone(), Duration::from_secs(30));
+    database.migrate().await.expect("migrate");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 4")
+        .execute(&world.db.pool)
+        .await
+        .expect("one migration pending");
+    // A live migrator that holds the lock for an hour.
+    sqlx::query(
+        "INSERT INTO MIGRATION_LOCK (id, owner, acquired_at, expires_at) \
+         VALUES (1, 'migrate@elsewhere/1/1', NOW(3), NOW(3) + INTERVAL 1 HOUR)",
+    )
+    .execute(&world.db.pool)
+    .await
+    .expect("another migrator's lock");
+    let text = world.config_text("stats_interval = 0.2", "");
+    let mut service = world.spawn_binary(&world.write_config(&text));
+    wait_until(
+        PATIENCE,
+        "the monitor says it waits for the lock",
+        || async {
+            log(&world).contains("waiting for the migration lock held by migrate@elsewhere")
+        },
+    )
+    .await;
+
+    service.signal(Signal::SIGTERM);
+    assert_eq!(service.exit_code().await, Some(0));
+    assert_eq!(applied(&world.db).await.len(), MIGRATOR.iter().count() - 1);
+    world.db.drop_database().await;
+}
