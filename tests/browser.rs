@@ -160,7 +160,6 @@ async fn chromium_shows_the_processes_and_the_health_score() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -201,7 +200,6 @@ async fn clicking_refresh_in_chromium_shows_a_process_started_since_the_last_sam
 
     browser.close().await;
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 fn log_file(world: &Fixture) -> Stdio {

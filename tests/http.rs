@@ -241,7 +241,6 @@ async fn the_page_lists_every_process_with_alarms_and_open_breakers_highlighted_
         TcpStream::connect(addr).await.is_err(),
         "the status page still listens after the service stopped"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -297,7 +296,6 @@ async fn process_stats_serves_the_statistics_document_of_the_contract() {
     assert_eq!(entry["totalRestarts"], 0);
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -328,7 +326,6 @@ async fn health_serves_the_score_as_json() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -376,7 +373,6 @@ async fn metrics_are_openmetrics_text_with_a_process_label() {
     }
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 /// Each line is a `# HELP`, `# TYPE` or `# UNIT` of a family, or a sample of a family
@@ -450,7 +446,6 @@ async fn refresh_checks_every_process_now_and_redirects_to_the_page() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -470,7 +465,6 @@ async fn refresh_with_statistics_off_still_redirects_at_once() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -504,7 +498,6 @@ async fn unknown_paths_oversized_bodies_and_huge_headers_are_refused() {
 
     assert_eq!(get(addr, "/health").await.status, 200, "still serving");
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -541,7 +534,6 @@ async fn silent_and_slow_clients_neither_stall_others_nor_stay_connected() {
     }
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -573,7 +565,6 @@ async fn a_database_outage_gives_503_at_once_and_the_page_comes_back_with_the_da
 
     service.stop().await;
     drop(proxy);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -595,5 +586,4 @@ async fn an_address_in_use_stops_the_service_with_a_clear_error() {
     );
 
     drop(taken);
-    world.db.drop_database().await;
 }

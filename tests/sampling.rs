@@ -105,7 +105,6 @@ async fn live_and_never_seen_processes_are_sampled() {
     service.stop().await;
     let _ = child.kill();
     let _ = child.wait();
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -135,7 +134,6 @@ async fn processes_are_found_by_command_line_and_by_arguments() {
     assert_eq!(second.pid, Some(i32::try_from(args.id()).expect("pid")));
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -163,7 +161,6 @@ async fn a_zombie_counts_as_dead() {
     service.stop().await;
     let _ = parent.kill();
     let _ = parent.wait();
-    world.db.drop_database().await;
 }
 
 /// Whether a zombie whose name is `name` exists.
@@ -208,7 +205,6 @@ async fn a_process_replaced_under_the_same_name_is_recorded_with_its_new_pid() {
     service.stop().await;
     let _ = second.kill();
     let _ = second.wait();
-    world.db.drop_database().await;
 }
 
 fn auto(dead_after: u32, stats_interval: &str) -> String {
@@ -267,7 +263,6 @@ async fn a_death_is_noticed_through_the_pidfd_and_restarted_as_an_auto_alarm() {
 
     service.stop().await;
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -311,7 +306,6 @@ async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
     service.stop().await;
     let _ = second.kill();
     let _ = second.wait();
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -360,7 +354,6 @@ async fn a_process_that_is_not_required_raises_no_alarm() {
     assert_eq!(world.status(1).await.0, 0);
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -400,7 +393,6 @@ async fn samples_older_than_the_retention_are_pruned() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -430,7 +422,6 @@ async fn the_heartbeat_records_response_times() {
     service.stop().await;
     let _ = child.kill();
     let _ = child.wait();
-    world.db.drop_database().await;
 }
 
 async fn latest_health(world: &Fixture) -> Option<(f64, Option<f64>, Option<f64>)> {
@@ -498,7 +489,6 @@ async fn the_health_score_falls_when_a_required_process_is_kept_dead_and_the_com
     service.stop().await;
     let _ = first.kill();
     let _ = first.wait();
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -528,7 +518,6 @@ async fn the_health_score_falls_when_restarts_come_fast() {
     assert!(seen.last_restart.is_some());
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -598,5 +587,4 @@ async fn more_processes_than_the_soft_limit_of_open_files_allows_are_all_watched
     );
 
     kill_all(&target);
-    world.db.drop_database().await;
 }

@@ -166,7 +166,6 @@ async fn uptime_is_the_share_of_each_window_not_covered_by_outages_since_first_s
         assert_near(*week, w, PCT_TOLERANCE, &format!("process {id} 7 d"));
     }
     assert_eq!(rows[0].1, "two_hours");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -182,7 +181,6 @@ async fn uptime_is_null_for_a_process_whose_monitoring_has_not_begun() {
     .await
     .expect("read PROCESS_UPTIME");
     assert_eq!(row, (None, None, None));
-    world.db.drop_database().await;
 }
 
 /// host, process_id, process_name, recoveries, mttr_s, recoveries_24h, mttr_24h_s
@@ -237,7 +235,6 @@ async fn mttr_averages_detection_to_the_end_of_successful_restarts() {
         ],
         "process 2 never recovered, so it has no row"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -272,7 +269,6 @@ async fn mtbf_divides_the_time_up_by_the_number_of_outages() {
 
     assert_eq!(rows[2].3, 1);
     assert_near(rows[2].4, 50.0 * 60.0, SECONDS_TOLERANCE, "MTBF while down");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -298,7 +294,6 @@ async fn restart_success_rate_counts_finished_events_only() {
         [(1, 4, 3, 1, Some(75.0))],
         "a process with only a running restart has no rate yet"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -326,7 +321,6 @@ async fn top_restarters_count_restarts_of_the_last_day_and_week() {
         [(1, 3, 4, 0), (2, 1, 2, 1)],
         "process 3 restarted only before the week"
     );
-    world.db.drop_database().await;
 }
 
 /// The statements of scripts/stats_queries.sql: comment lines dropped, split after each line
@@ -385,7 +379,6 @@ async fn every_query_of_stats_queries_sql_runs_on_a_migrated_database() {
             .unwrap_or_else(|error| panic!("{error}\nin:\n{statement}"));
         assert!(!rows.is_empty(), "no rows from:\n{statement}");
     }
-    world.db.drop_database().await;
 }
 
 /// Two processes of HOST with fixed times, one of them never restarted, and a process of
@@ -464,7 +457,6 @@ async fn the_statistics_document_lists_this_hosts_processes_with_the_monitor_sta
         }),
         "alpha never restarted: its lastRestart is the monitor's start"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -497,7 +489,6 @@ async fn the_statistics_document_of_one_name_has_that_process_only() {
             other => panic!("{unknown}: expected an unknown process, got {other:?}"),
         }
     }
-    world.db.drop_database().await;
 }
 
 /// config.ini for the binary: the test database and this host, with `extra` sections.
@@ -587,7 +578,6 @@ async fn stats_prints_an_aligned_table_of_this_hosts_processes() {
     );
     let alpha: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!(alpha[1..5], ["NO", "-", "0", "-"]);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -637,7 +627,6 @@ async fn stats_name_prints_every_figure_and_the_five_latest_restart_events() {
         events[1..].iter().all(|line| line.contains("  ok ")),
         "{text}"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -671,7 +660,6 @@ async fn stats_json_prints_the_document_of_the_contract() {
         .clone();
     let document: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(document["procStats"], json!([beta_json()]));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -685,7 +673,6 @@ async fn stats_of_an_unknown_process_is_a_usage_error_naming_it() {
         .code(64)
         .stdout("")
         .stderr("monitor_service: unknown process \"ghost\": not in PROCESE\n");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -740,7 +727,6 @@ async fn health_prints_the_latest_score_and_its_verdict() {
             "low": true
         })
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -765,7 +751,6 @@ async fn health_without_a_score_yet_says_so_and_succeeds() {
     for key in ["computedAt", "total", "restart", "restartsInWindow", "low"] {
         assert!(report[key].is_null(), "{key}: {report}");
     }
-    world.db.drop_database().await;
 }
 
 #[test]

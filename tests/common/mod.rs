@@ -2,7 +2,8 @@
 //! needs. They work against the real MariaDB named by `MONITOR_TEST_DATABASE_URL` (default
 //! `mysql://root@127.0.0.1:3306`), which `scripts/test.sh` brings up.
 //!
-//! - [`TestDb`]: a fresh, empty `test_…` database per test, so tests run in parallel.
+//! - [`TestDb`]: a fresh, empty `test_…` database per test, so tests run in parallel; dropped
+//!   when the test passes, kept (and named on stderr) when it fails.
 //! - [`DbProxy`]: a TCP proxy in front of the server that a test can cut and restore, to break
 //!   the database for real.
 //! - [`wait_until`], [`wait_for`], [`wait_until_sync`]: poll a condition under a deadline instead
@@ -81,9 +82,10 @@ pub async fn database_exists(name: &str) -> bool {
 
 /// A fresh, empty database of its own for one test, with a pool on it.
 ///
-/// Its name is `test_<unix seconds, 8 hex>_<random, 16 hex>`. A test calls
-/// [`TestDb::drop_database`] at its end; a test that fails leaves its database behind for
-/// inspection, and `scripts/test.sh` drops such leftovers once they are an hour old.
+/// Its name is `test_<unix seconds, 8 hex>_<random, 16 hex>`. It drops itself when it goes out
+/// of scope at the end of a test that passed; a test that fails (panics) keeps its database for
+/// inspection and says its name on stderr, and `scripts/test.sh` drops such leftovers once they
+/// are an hour old.
 pub struct TestDb {
     /// The database's name.
     pub name: String,
@@ -190,20 +192,73 @@ impl TestDb {
         section.push_str(&format!("database = {}\n", self.name));
         section
     }
+}
 
-    /// Closes the pool and drops the database. Call it at the end of the test.
-    pub async fn drop_database(self) {
-        self.pool.close().await;
-        let mut connection = server_connection().await;
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS `{}`",
-            self.name
-        )))
-        .execute(&mut connection)
-        .await
-        .unwrap_or_else(|error| panic!("cannot drop the test database {}: {error}", self.name));
-        let _ = connection.close().await;
+/// How long dropping a test database may take, from the end of the test.
+const DROP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long the `DROP DATABASE` may wait for a lock held by a connection the test left in a
+/// transaction, so that it fails with a message before [`DROP_DEADLINE`] rather than hang.
+const DROP_LOCK_WAIT_SECONDS: u32 = 20;
+
+impl Drop for TestDb {
+    /// Drops the database when the test passed; keeps it, and names it, when the test failed.
+    ///
+    /// `Drop` cannot await, and the test's runtime (current-thread, most often) is blocked in
+    /// here, so the `DROP DATABASE` runs on a thread of its own with a runtime of its own, on a
+    /// connection of its own: the pool's connections belong to the blocked runtime.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept test database {} for inspection", self.name);
+            return;
+        }
+        let name = self.name.clone();
+        let (done, outcome) = std::sync::mpsc::channel();
+        let dropper = std::thread::Builder::new()
+            .name(format!("drop-{name}"))
+            .spawn(move || {
+                let _ = done.send(drop_database_blocking(&name));
+            });
+        if let Err(error) = dropper {
+            panic!(
+                "cannot start a thread to drop the test database {}: {error}",
+                self.name
+            );
+        }
+        match outcome.recv_timeout(DROP_DEADLINE) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => panic!("cannot drop the test database {}: {error}", self.name),
+            Err(_) => panic!(
+                "dropping the test database {} took more than {DROP_DEADLINE:?}",
+                self.name
+            ),
+        }
     }
+}
+
+/// `DROP DATABASE IF EXISTS name` on a fresh connection, from a runtime built here.
+fn drop_database_blocking(name: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("no runtime: {error}"))?;
+    runtime.block_on(async {
+        let mut connection = MySqlConnection::connect_with(&server_options())
+            .await
+            .map_err(|error| error.to_string())?;
+        let statements = [
+            format!("SET SESSION lock_wait_timeout = {DROP_LOCK_WAIT_SECONDS}"),
+            format!("DROP DATABASE IF EXISTS `{name}`"),
+        ];
+        for statement in statements {
+            sqlx::query(AssertSqlSafe(statement))
+                .execute(&mut connection)
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+        let _ = connection.close().await;
+        Ok(())
+    })
 }
 
 /// `test_<unix seconds>_<random>`: the time lets `scripts/test.sh` drop only old leftovers, the
