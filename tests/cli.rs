@@ -90,13 +90,7 @@ async fn restart_runs_the_strategy_records_a_manual_event_and_closes_an_open_bre
     let world = Fixture::new().await;
     let name = world.unique_name("man");
     world.add_process(1, &name).await;
-    sqlx::query(
-        "INSERT INTO CIRCUIT_BREAKER (process_id, state, consecutive_failures, opened_at, updated_at) \
-         VALUES (1, 'open', 3, NOW(3), NOW(3))",
-    )
-    .execute(&world.db.pool)
-    .await
-    .expect("open the breaker");
+    world.open_breaker(1).await;
     let section = format!(
         "[process.{name}]\nrestart_strategy = process\nstart_command = {}\n\
          health_check_command = pgrep -x %s\n",
@@ -175,13 +169,7 @@ async fn a_manual_restart_waits_its_turn_behind_a_live_claim() {
 async fn breaker_commands_list_and_reset() {
     let world = Fixture::new().await;
     world.add_process(1, "alpha").await;
-    sqlx::query(
-        "INSERT INTO CIRCUIT_BREAKER (process_id, state, consecutive_failures, opened_at, updated_at) \
-         VALUES (1, 'open', 3, NOW(3), NOW(3))",
-    )
-    .execute(&world.db.pool)
-    .await
-    .expect("open the breaker");
+    world.open_breaker(1).await;
     let config = world.write_config(&world.config_text("", ""));
     monitor(&config)
         .args(["breaker", "list"])

@@ -139,17 +139,6 @@ fn cells(page: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn open_breaker(world: &Fixture, id: i32) {
-    sqlx::query(
-        "INSERT INTO CIRCUIT_BREAKER (process_id, state, consecutive_failures, opened_at, \
-         updated_at) VALUES (?, 'open', 3, NOW(3), NOW(3))",
-    )
-    .bind(id)
-    .execute(&world.db.pool)
-    .await
-    .expect("insert CIRCUIT_BREAKER");
-}
-
 /// `(alive, updated_at)` of a process's `PROCESS_STATS` row, once there is one.
 async fn sampled(world: &Fixture, id: i32) -> Option<(bool, chrono::DateTime<chrono::Utc>)> {
     let row = sqlx::query(
@@ -171,22 +160,27 @@ async fn wait_first_sample(addr: SocketAddr) {
     .await;
 }
 
+/// Serves the process `name` with statistics on (the first sample is taken at start, the next
+/// in an hour), once its first sample and the health score are in.
+async fn serve_sampled(world: &Fixture, name: &str) -> (InProcess, SocketAddr) {
+    let (service, addr) = serve(
+        world,
+        config(world, "stats_interval = 3600", &section(name)),
+    )
+    .await;
+    wait_first_sample(addr).await;
+    (service, addr)
+}
+
 #[tokio::test]
 async fn the_page_lists_every_process_with_alarms_and_open_breakers_highlighted_and_names_escaped()
 {
     let world = Fixture::new().await;
-    let name = world.unique_name("page");
-    let child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, child) = world.add_sleeper(1, "page").await;
     world.add_process(2, HOSTILE_NAME).await;
     world.raise_alarm(2).await;
-    open_breaker(&world, 1).await;
-    let (service, addr) = serve(
-        &world,
-        config(&world, "stats_interval = 3600", &section(&name)),
-    )
-    .await;
-    wait_first_sample(addr).await;
+    world.open_breaker(1).await;
+    let (service, addr) = serve_sampled(&world, &name).await;
 
     let page = get(addr, "/").await;
     assert_eq!(page.status, 200, "{page:?}");
@@ -246,15 +240,8 @@ async fn the_page_lists_every_process_with_alarms_and_open_breakers_highlighted_
 #[tokio::test]
 async fn process_stats_serves_the_statistics_document_of_the_contract() {
     let world = Fixture::new().await;
-    let name = world.unique_name("doc");
-    let _child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
-    let (service, addr) = serve(
-        &world,
-        config(&world, "stats_interval = 3600", &section(&name)),
-    )
-    .await;
-    wait_first_sample(addr).await;
+    let (name, _child) = world.add_sleeper(1, "doc").await;
+    let (service, addr) = serve_sampled(&world, &name).await;
 
     let reply = get(addr, "/process_stats").await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -301,15 +288,8 @@ async fn process_stats_serves_the_statistics_document_of_the_contract() {
 #[tokio::test]
 async fn health_serves_the_score_as_json() {
     let world = Fixture::new().await;
-    let name = world.unique_name("score");
-    let _child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
-    let (service, addr) = serve(
-        &world,
-        config(&world, "stats_interval = 3600", &section(&name)),
-    )
-    .await;
-    wait_first_sample(addr).await;
+    let (name, _child) = world.add_sleeper(1, "score").await;
+    let (service, addr) = serve_sampled(&world, &name).await;
 
     let reply = get(addr, "/health").await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -331,17 +311,10 @@ async fn health_serves_the_score_as_json() {
 #[tokio::test]
 async fn metrics_are_openmetrics_text_with_a_process_label() {
     let world = Fixture::new().await;
-    let name = world.unique_name("metric");
-    let _child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, _child) = world.add_sleeper(1, "metric").await;
     world.add_process(2, HOSTILE_NAME).await;
     world.raise_alarm(2).await;
-    let (service, addr) = serve(
-        &world,
-        config(&world, "stats_interval = 3600", &section(&name)),
-    )
-    .await;
-    wait_first_sample(addr).await;
+    let (service, addr) = serve_sampled(&world, &name).await;
 
     let reply = get(addr, "/metrics").await;
     assert_eq!(reply.status, 200, "{reply:?}");

@@ -178,9 +178,7 @@ fn zombie_named(name: &str) -> bool {
 #[tokio::test]
 async fn a_process_replaced_under_the_same_name_is_recorded_with_its_new_pid() {
     let world = Fixture::new().await;
-    let name = world.unique_name("repl");
-    let mut first = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut first) = world.add_sleeper(1, "repl").await;
     let service = world.run_in_process(world.config(QUICK, &section(&name, "")));
     let old = i32::try_from(first.id()).expect("pid");
     wait_stats(&world, 1, "the first process", |s| s.pid == Some(old)).await;
@@ -216,9 +214,7 @@ fn auto(dead_after: u32, stats_interval: &str) -> String {
 #[tokio::test]
 async fn a_death_is_noticed_through_the_pidfd_and_restarted_as_an_auto_alarm() {
     let world = Fixture::new().await;
-    let name = world.unique_name("pidfd");
-    let mut first = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut first) = world.add_sleeper(1, "pidfd").await;
     let body = format!(
         "restart_strategy = process\nstart_command = {}\nhealth_check_command = pgrep -x %s\n\
          restart_delay = 0",
@@ -268,9 +264,7 @@ async fn a_death_is_noticed_through_the_pidfd_and_restarted_as_an_auto_alarm() {
 #[tokio::test]
 async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
     let world = Fixture::new().await;
-    let name = world.unique_name("flap");
-    let mut first = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut first) = world.add_sleeper(1, "flap").await;
     let body = format!("start_command = {}", world.start_command(&name));
     let monitor =
         "stats_interval = 3600\nauto_alarm = true\ndead_after = 3\ndead_recheck_interval = 0.5";
@@ -311,9 +305,7 @@ async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
 #[tokio::test]
 async fn a_process_that_is_not_required_raises_no_alarm() {
     let world = Fixture::new().await;
-    let name = world.unique_name("opt");
-    let mut child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut child) = world.add_sleeper(1, "opt").await;
     let body = format!(
         "required = false\nstart_command = {}",
         world.start_command(&name)
@@ -398,9 +390,7 @@ async fn samples_older_than_the_retention_are_pruned() {
 #[tokio::test]
 async fn the_heartbeat_records_response_times() {
     let world = Fixture::new().await;
-    let name = world.unique_name("beat");
-    let mut child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut child) = world.add_sleeper(1, "beat").await;
     let body = "health_check_command = pgrep -x %s";
     let config = world.config(
         "stats_interval = 0.2\nheartbeat_interval = 0.2",

@@ -500,6 +500,17 @@ fn config(world: &Fixture, extra: &str) -> std::path::PathBuf {
     world.write_config(&text)
 }
 
+/// What `monitor_service -c PATH ARGS` prints on stdout, having succeeded.
+fn stdout_of(path: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    common::monitor(path)
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone()
+}
+
 /// Adds restart history and samples to the sampled world, for the text reports.
 async fn restart_history(world: &Fixture) {
     monitored(world, HOST, 4, "idle", HOUR).await;
@@ -524,13 +535,7 @@ async fn stats_prints_an_aligned_table_of_this_hosts_processes() {
     restart_history(&world).await;
     let path = config(&world, "");
 
-    let output = common::monitor(&path)
-        .arg("stats")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["stats"]);
     let text = String::from_utf8(output).expect("utf-8");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -587,13 +592,7 @@ async fn stats_name_prints_every_figure_and_the_five_latest_restart_events() {
     restart_history(&world).await;
     let path = config(&world, "");
 
-    let output = common::monitor(&path)
-        .args(["stats", "beta"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["stats", "beta"]);
     let text = String::from_utf8(output).expect("utf-8");
     for line in [
         "process          beta (id 1)",
@@ -635,13 +634,7 @@ async fn stats_json_prints_the_document_of_the_contract() {
     sampled_world(&world).await;
     let path = config(&world, "");
 
-    let output = common::monitor(&path)
-        .args(["stats", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["stats", "--json"]);
     let document: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(
         document,
@@ -651,13 +644,7 @@ async fn stats_json_prints_the_document_of_the_contract() {
         })
     );
 
-    let output = common::monitor(&path)
-        .args(["stats", "beta", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["stats", "beta", "--json"]);
     let document: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(document["procStats"], json!([beta_json()]));
 }
@@ -704,13 +691,7 @@ async fn health_prints_the_latest_score_and_its_verdict() {
              restarts in window  3\n",
         );
 
-    let output = common::monitor(&path)
-        .args(["health", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["health", "--json"]);
     let report: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(
         report,
@@ -738,13 +719,7 @@ async fn health_without_a_score_yet_says_so_and_succeeds() {
         .assert()
         .success()
         .stdout(contains("host web1: no health score yet"));
-    let output = common::monitor(&path)
-        .args(["health", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["health", "--json"]);
     let report: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(report["host"], "web1");
     assert_eq!(report["threshold"], 0.5);
