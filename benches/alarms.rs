@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 mod common;
 
-use common::{Bench, Error};
+use common::{Bench, Error, run_figures, wants};
 
 /// The alarm figures are about polling and restarting alone.
 const NO_SAMPLING: &str = "stats_interval = 0\nheartbeat_interval = 0\n";
@@ -209,13 +209,7 @@ async fn idle_poll() -> Result<(), Error> {
 }
 
 fn main() -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
-        let all = only.is_none();
-        let wants = |name: &str| all || only.as_deref() == Some(name);
+    run_figures(async {
         if wants("idle") {
             idle_poll().await?;
         }

@@ -61,7 +61,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 mod common;
 
-use common::{Bench, Error};
+use common::{Bench, Error, run_figures, wants};
 
 impl Bench {
     async fn add_process(&self, id: i32, name: &str) -> Result<(), Error> {
@@ -795,13 +795,7 @@ async fn restores() -> Result<(), Error> {
 }
 
 fn main() -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
-        let all = only.is_none();
-        let wants = |name: &str| all || only.as_deref() == Some(name);
+    run_figures(async {
         if wants("sampling") {
             sampling().await?;
         }

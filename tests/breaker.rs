@@ -103,7 +103,6 @@ async fn breaker_opens_after_max_restart_failures_and_then_refuses_with_a_note()
     assert_eq!(events(&world, 1).await, 2, "no restart tried while open");
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -133,7 +132,6 @@ async fn the_breaker_survives_a_restart_of_the_service() {
     assert_eq!(breaker(&world, 1).await.map(|b| b.0), Some("open".into()));
 
     second.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -151,7 +149,6 @@ async fn a_half_open_breaker_admits_one_trial_which_closes_it_on_success() {
     assert_eq!(events(&world, 1).await, 1, "exactly one trial");
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -182,7 +179,6 @@ async fn a_failed_trial_reopens_the_breaker_with_a_fresh_timer() {
     assert_eq!(events(&world, 1).await, 1, "one trial, then refusals");
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -211,8 +207,6 @@ async fn two_monitors_sharing_the_database_never_handle_the_same_alarm_twice() {
     let starts = std::fs::read_to_string(&counter).unwrap_or_default();
     assert_eq!(starts.lines().count(), 5, "each alarm handled exactly once");
     assert_eq!(events(&world, 1).await, 5);
-
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -258,5 +252,4 @@ async fn a_claim_left_by_a_dead_monitor_expires_and_the_alarm_is_retried_once() 
 
     service.stop().await;
     kill_all(&name);
-    world.db.drop_database().await;
 }

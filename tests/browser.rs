@@ -113,9 +113,7 @@ async fn wait_sampled(world: &Fixture, id: i32) {
 #[tokio::test]
 async fn chromium_shows_the_processes_and_the_health_score() {
     let world = Fixture::new().await;
-    let name = world.unique_name("shown");
-    let child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, child) = world.add_sleeper(1, "shown").await;
     world.add_process(2, HOSTILE_NAME).await;
     world.raise_alarm(2).await;
     let section = format!("[process.{name}]\n");
@@ -160,7 +158,6 @@ async fn chromium_shows_the_processes_and_the_health_score() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -201,7 +198,6 @@ async fn clicking_refresh_in_chromium_shows_a_process_started_since_the_last_sam
 
     browser.close().await;
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 fn log_file(world: &Fixture) -> Stdio {

@@ -63,7 +63,6 @@ async fn two_alarms_on_one_process_name_are_handled_one_after_the_other() {
 
     service.stop().await;
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -98,7 +97,6 @@ async fn a_manual_restart_is_refused_while_the_same_name_is_claimed_through_anot
         )
         .await;
     assert_eq!(events, 0, "nothing was run");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -138,7 +136,6 @@ async fn an_expired_claim_on_the_same_name_is_taken_over_by_exactly_one_claimant
         )
         .await;
     assert_eq!(rows, 1, "the expired claim was replaced by the winner's");
-    world.db.drop_database().await;
 }
 
 /// Runs the claimants at once, each on a task of its own.

@@ -54,7 +54,6 @@ async fn alarm_commands_set_list_and_clear_alarms() {
         .success()
         .stdout("alarm cleared on 2 processes\n");
     assert_eq!((world.status(1).await.0, world.status(2).await.0), (0, 0));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -84,7 +83,6 @@ async fn an_unknown_name_exits_64_and_changes_nothing() {
         0
     );
     monitor(&config).args(["alarm", "set"]).assert().code(64);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -92,13 +90,7 @@ async fn restart_runs_the_strategy_records_a_manual_event_and_closes_an_open_bre
     let world = Fixture::new().await;
     let name = world.unique_name("man");
     world.add_process(1, &name).await;
-    sqlx::query(
-        "INSERT INTO CIRCUIT_BREAKER (process_id, state, consecutive_failures, opened_at, updated_at) \
-         VALUES (1, 'open', 3, NOW(3), NOW(3))",
-    )
-    .execute(&world.db.pool)
-    .await
-    .expect("open the breaker");
+    world.open_breaker(1).await;
     let section = format!(
         "[process.{name}]\nrestart_strategy = process\nstart_command = {}\n\
          health_check_command = pgrep -x %s\n",
@@ -148,7 +140,6 @@ async fn restart_runs_the_strategy_records_a_manual_event_and_closes_an_open_bre
         3
     );
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -172,20 +163,13 @@ async fn a_manual_restart_waits_its_turn_behind_a_live_claim() {
         .stderr(predicate::str::contains(
             "being handled by daemon@testhost/1/1",
         ));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
 async fn breaker_commands_list_and_reset() {
     let world = Fixture::new().await;
     world.add_process(1, "alpha").await;
-    sqlx::query(
-        "INSERT INTO CIRCUIT_BREAKER (process_id, state, consecutive_failures, opened_at, updated_at) \
-         VALUES (1, 'open', 3, NOW(3), NOW(3))",
-    )
-    .execute(&world.db.pool)
-    .await
-    .expect("open the breaker");
+    world.open_breaker(1).await;
     let config = world.write_config(&world.config_text("", ""));
     monitor(&config)
         .args(["breaker", "list"])
@@ -198,7 +182,6 @@ async fn breaker_commands_list_and_reset() {
         .success()
         .stdout("circuit breaker of alpha reset: closed, 0 failures\n");
     assert_eq!(breaker_state(&world, 1).await.as_deref(), Some("closed"));
-    world.db.drop_database().await;
 }
 
 #[test]
@@ -245,7 +228,6 @@ async fn the_shell_reads_commands_from_stdin_when_it_is_not_a_terminal() {
         0,
         "end of input ends the shell cleanly"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -277,5 +259,4 @@ async fn a_refused_login_is_one_plain_line_on_stderr_and_exit_status_69() {
         );
         assert!(!stderr.contains("not-the-password"), "{stderr}");
     }
-    world.db.drop_database().await;
 }

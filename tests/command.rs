@@ -1,27 +1,27 @@
 //! Running commands with real child processes: outcomes, deadlines, process groups, reaping,
 //! environment scrubbing and detached start commands.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use common::child::{is_gone, state_of};
+use common::fixture::PATIENCE;
+use common::wait_until;
 use monitor_service::command::{
     CommandFailure, CommandOutcome, Program, run, run_until_success, spawn_detached,
 };
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
-/// Polls `condition` until it holds or `limit` has passed; returns whether it held.
-async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// Awaits a command that must return well before its children's `sleep 60` ends: a `run` that
+/// waited for them (or for the pipe they hold) would still be waiting at [`PATIENCE`].
+async fn returns_before_its_children_end<T>(command: impl Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, command)
+        .await
+        .unwrap_or_else(|_| panic!("the command still ran after {PATIENCE:?}"))
 }
 
 fn shell<'a>(text: &'a str, name: &'a str) -> Program<'a> {
@@ -36,28 +36,15 @@ fn path_text(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
 
-/// The state letter of `/proc/PID/stat`, or `None` when the process does not exist.
-fn state_of(pid: i32) -> Option<char> {
-    monitor_service::process::stat::read(pid).map(|stat| stat.state)
-}
-
-/// Gone: not existing, or a zombie (dead, waiting for a parent that is not us).
-fn is_gone(pid: i32) -> bool {
-    monitor_service::process::stat::read(pid).is_none_or(|stat| stat.is_dead())
-}
-
 /// Reads a PID that a shell wrote to `file`, waiting for it to appear.
 async fn read_pid(file: &Path) -> i32 {
-    let mut pid = None;
-    let appeared = wait_until(DEADLINE, || {
-        pid = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|text| text.trim().parse().ok());
-        pid.is_some()
-    })
-    .await;
-    assert!(appeared, "{} was never written", file.display());
-    pid.expect("a PID")
+    common::child::read_pid(file, DEADLINE).await
+}
+
+/// Waits until the process `pid` is gone; `who` names it in the failure.
+async fn wait_gone(pid: i32, who: &str) {
+    let what = format!("{who} {pid} is gone (it survived)");
+    wait_until(DEADLINE, &what, || async move { is_gone(pid) }).await
 }
 
 #[tokio::test]
@@ -159,19 +146,11 @@ async fn health_check_that_hangs_times_out_and_kills_its_group() {
     let dir = temp_dir();
     let pid_file = dir.path().join("pid");
     let text = format!("sleep 60 & echo $! > {}; sleep 60", path_text(&pid_file));
-    let started = Instant::now();
-    let outcome = run(shell(&text, "x"), Duration::from_millis(300)).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    let outcome =
+        returns_before_its_children_end(run(shell(&text, "x"), Duration::from_millis(300))).await;
     assert_eq!(outcome.to_string(), "timed out after 300ms");
     let grandchild = read_pid(&pid_file).await;
-    assert!(
-        wait_until(DEADLINE, || is_gone(grandchild)).await,
-        "grandchild {grandchild} survived"
-    );
+    wait_gone(grandchild, "grandchild").await;
 }
 
 #[tokio::test]
@@ -185,19 +164,12 @@ async fn a_grandchild_holding_stderr_open_does_not_delay_an_exited_command() {
         path_text(&child_file),
         path_text(&pid_file)
     );
-    let started = Instant::now();
-    let outcome = run(shell(&text, "x"), DEADLINE).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
+    // A deadline longer than the grandchild's sleep: waiting for its pipe would not time out.
+    let outcome =
+        returns_before_its_children_end(run(shell(&text, "x"), Duration::from_secs(120))).await;
     assert_eq!(outcome.to_string(), "exit 4: left running");
     let grandchild = read_pid(&pid_file).await;
-    assert!(
-        wait_until(DEADLINE, || is_gone(grandchild)).await,
-        "grandchild {grandchild} survived"
-    );
+    wait_gone(grandchild, "grandchild").await;
     // The shell itself was reaped by `run`: no zombie is left behind.
     let child = read_pid(&child_file).await;
     assert_eq!(state_of(child), None, "the command {child} was not reaped");
@@ -213,22 +185,14 @@ async fn a_hanging_command_whose_grandchild_holds_stderr_returns_at_the_deadline
         path_text(&child_file),
         path_text(&pid_file)
     );
-    let started = Instant::now();
-    let outcome = run(shell(&text, "x"), Duration::from_millis(300)).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    let outcome =
+        returns_before_its_children_end(run(shell(&text, "x"), Duration::from_millis(300))).await;
     assert_eq!(
         outcome,
         CommandOutcome::Failed(CommandFailure::Timeout(Duration::from_millis(300)))
     );
     let grandchild = read_pid(&pid_file).await;
-    assert!(
-        wait_until(DEADLINE, || is_gone(grandchild)).await,
-        "grandchild {grandchild} survived"
-    );
+    wait_gone(grandchild, "grandchild").await;
     let child = read_pid(&child_file).await;
     assert_eq!(state_of(child), None, "the command {child} was not reaped");
 }
@@ -242,10 +206,7 @@ async fn a_command_abandoned_by_its_caller_is_killed_with_its_group() {
     let gave_up = tokio::time::timeout(Duration::from_millis(300), command).await;
     assert!(gave_up.is_err(), "the command finished: {gave_up:?}");
     let grandchild = read_pid(&pid_file).await;
-    assert!(
-        wait_until(DEADLINE, || is_gone(grandchild)).await,
-        "grandchild {grandchild} survived"
-    );
+    wait_gone(grandchild, "grandchild").await;
 }
 
 /// Sets secrets and systemd variables in this test process. Other tests running at the same
@@ -294,12 +255,8 @@ async fn commands_never_see_the_notify_socket_or_the_database_password() {
 async fn run_until_success_retries_until_the_check_passes() {
     let dir = temp_dir();
     let file = dir.path().join("ready");
-    let creator_file = file.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        std::fs::write(creator_file, "").expect("the ready file");
-    });
-    let text = format!("test -e {}", path_text(&file));
+    // The first attempt fails and makes the next one pass.
+    let text = format!("test -e {0} || {{ touch {0}; exit 1; }}", path_text(&file));
     let check = run_until_success(shell(&text, "x"), DEADLINE).await;
     assert_eq!(check.outcome, CommandOutcome::Success);
     assert!(check.attempts > 1, "succeeded at once: {check:?}");
@@ -315,13 +272,11 @@ async fn run_until_success_gives_the_last_failure_at_the_deadline() {
     assert_eq!(check.outcome.to_string(), "exit 1: nope");
     assert!(check.attempts > 1, "{check:?}");
 
-    let started = Instant::now();
-    let check = run_until_success(shell("sleep 60", "x"), Duration::from_millis(300)).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    let check = returns_before_its_children_end(run_until_success(
+        shell("sleep 60", "x"),
+        Duration::from_millis(300),
+    ))
+    .await;
     assert_eq!(check.outcome.to_string(), "timed out after 300ms");
 }
 
@@ -382,7 +337,10 @@ async fn a_detached_command_runs_alone_in_its_own_session_and_outlives_its_child
     let child = spawn_detached(&text, "x").expect("spawned");
     let pid = child.id().expect("a running child");
     let _cleanup = KillSession(pid);
-    assert!(wait_until(DEADLINE, || ready.exists()).await);
+    wait_until(DEADLINE, "the command is ready", || async {
+        ready.exists()
+    })
+    .await;
     assert_eq!(open_fds(pid), ["0", "1", "2"]);
     assert_eq!(fd_targets(pid), ["/dev/null", "/dev/null", "/dev/null"]);
     assert_eq!(session_of(pid), i32::try_from(pid).expect("a PID fits i32"));
@@ -390,10 +348,12 @@ async fn a_detached_command_runs_alone_in_its_own_session_and_outlives_its_child
 
     drop(child);
     std::fs::write(&go, "").expect("the go file");
-    assert!(
-        wait_until(DEADLINE, || alive.exists()).await,
-        "dropping the Child killed it"
-    );
+    wait_until(
+        DEADLINE,
+        "the command still runs after its Child is dropped (dropping it killed it)",
+        || async { alive.exists() },
+    )
+    .await;
     assert!(!is_gone(i32::try_from(pid).expect("a PID fits i32")));
 }
 

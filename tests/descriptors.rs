@@ -97,5 +97,4 @@ async fn restarts_keep_their_descriptors_under_a_hard_limit_of_64_and_sampled_de
     for name in &names {
         kill_all(name);
     }
-    world.db.drop_database().await;
 }

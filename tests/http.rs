@@ -139,17 +139,6 @@ fn cells(page: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn open_breaker(world: &Fixture, id: i32) {
-    sqlx::query(
-        "INSERT INTO CIRCUIT_BREAKER (process_id, state, consecutive_failures, opened_at, \
-         updated_at) VALUES (?, 'open', 3, NOW(3), NOW(3))",
-    )
-    .bind(id)
-    .execute(&world.db.pool)
-    .await
-    .expect("insert CIRCUIT_BREAKER");
-}
-
 /// `(alive, updated_at)` of a process's `PROCESS_STATS` row, once there is one.
 async fn sampled(world: &Fixture, id: i32) -> Option<(bool, chrono::DateTime<chrono::Utc>)> {
     let row = sqlx::query(
@@ -171,22 +160,27 @@ async fn wait_first_sample(addr: SocketAddr) {
     .await;
 }
 
+/// Serves the process `name` with statistics on (the first sample is taken at start, the next
+/// in an hour), once its first sample and the health score are in.
+async fn serve_sampled(world: &Fixture, name: &str) -> (InProcess, SocketAddr) {
+    let (service, addr) = serve(
+        world,
+        config(world, "stats_interval = 3600", &section(name)),
+    )
+    .await;
+    wait_first_sample(addr).await;
+    (service, addr)
+}
+
 #[tokio::test]
 async fn the_page_lists_every_process_with_alarms_and_open_breakers_highlighted_and_names_escaped()
 {
     let world = Fixture::new().await;
-    let name = world.unique_name("page");
-    let child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, child) = world.add_sleeper(1, "page").await;
     world.add_process(2, HOSTILE_NAME).await;
     world.raise_alarm(2).await;
-    open_breaker(&world, 1).await;
-    let (service, addr) = serve(
-        &world,
-        config(&world, "stats_interval = 3600", &section(&name)),
-    )
-    .await;
-    wait_first_sample(addr).await;
+    world.open_breaker(1).await;
+    let (service, addr) = serve_sampled(&world, &name).await;
 
     let page = get(addr, "/").await;
     assert_eq!(page.status, 200, "{page:?}");
@@ -241,21 +235,13 @@ async fn the_page_lists_every_process_with_alarms_and_open_breakers_highlighted_
         TcpStream::connect(addr).await.is_err(),
         "the status page still listens after the service stopped"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
 async fn process_stats_serves_the_statistics_document_of_the_contract() {
     let world = Fixture::new().await;
-    let name = world.unique_name("doc");
-    let _child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
-    let (service, addr) = serve(
-        &world,
-        config(&world, "stats_interval = 3600", &section(&name)),
-    )
-    .await;
-    wait_first_sample(addr).await;
+    let (name, _child) = world.add_sleeper(1, "doc").await;
+    let (service, addr) = serve_sampled(&world, &name).await;
 
     let reply = get(addr, "/process_stats").await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -297,21 +283,13 @@ async fn process_stats_serves_the_statistics_document_of_the_contract() {
     assert_eq!(entry["totalRestarts"], 0);
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
 async fn health_serves_the_score_as_json() {
     let world = Fixture::new().await;
-    let name = world.unique_name("score");
-    let _child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
-    let (service, addr) = serve(
-        &world,
-        config(&world, "stats_interval = 3600", &section(&name)),
-    )
-    .await;
-    wait_first_sample(addr).await;
+    let (name, _child) = world.add_sleeper(1, "score").await;
+    let (service, addr) = serve_sampled(&world, &name).await;
 
     let reply = get(addr, "/health").await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -328,23 +306,15 @@ async fn health_serves_the_score_as_json() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
 async fn metrics_are_openmetrics_text_with_a_process_label() {
     let world = Fixture::new().await;
-    let name = world.unique_name("metric");
-    let _child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, _child) = world.add_sleeper(1, "metric").await;
     world.add_process(2, HOSTILE_NAME).await;
     world.raise_alarm(2).await;
-    let (service, addr) = serve(
-        &world,
-        config(&world, "stats_interval = 3600", &section(&name)),
-    )
-    .await;
-    wait_first_sample(addr).await;
+    let (service, addr) = serve_sampled(&world, &name).await;
 
     let reply = get(addr, "/metrics").await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -376,7 +346,6 @@ async fn metrics_are_openmetrics_text_with_a_process_label() {
     }
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 /// Each line is a `# HELP`, `# TYPE` or `# UNIT` of a family, or a sample of a family
@@ -450,7 +419,6 @@ async fn refresh_checks_every_process_now_and_redirects_to_the_page() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -470,7 +438,6 @@ async fn refresh_with_statistics_off_still_redirects_at_once() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -504,7 +471,6 @@ async fn unknown_paths_oversized_bodies_and_huge_headers_are_refused() {
 
     assert_eq!(get(addr, "/health").await.status, 200, "still serving");
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -541,7 +507,6 @@ async fn silent_and_slow_clients_neither_stall_others_nor_stay_connected() {
     }
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -573,7 +538,6 @@ async fn a_database_outage_gives_503_at_once_and_the_page_comes_back_with_the_da
 
     service.stop().await;
     drop(proxy);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -595,5 +559,4 @@ async fn an_address_in_use_stops_the_service_with_a_clear_error() {
     );
 
     drop(taken);
-    world.db.drop_database().await;
 }

@@ -49,16 +49,33 @@ async fn test_db_creates_a_fresh_empty_database_and_drop_removes_it() {
     assert_eq!(tables, 0);
 
     let name = db.name.clone();
-    db.drop_database().await;
+    drop(db);
     assert!(!database_exists(&name).await);
+}
+
+#[tokio::test]
+async fn a_test_db_dropped_by_a_failing_test_is_kept_for_inspection() {
+    let db = TestDb::new().await;
+    let name = db.name.clone();
+    // The database is dropped while this panic unwinds, as at the end of a failing test.
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _db = db;
+        panic!("a test fails while holding its database");
+    }));
+    assert!(failed.is_err());
+    assert!(database_exists(&name).await, "{name} was dropped");
+
+    let mut connection = common::server_connection().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE `{name}`")))
+        .execute(&mut connection)
+        .await
+        .expect("the kept database can be dropped by hand");
 }
 
 #[tokio::test]
 async fn test_dbs_created_together_are_distinct() {
     let (first, second) = tokio::join!(TestDb::new(), TestDb::new());
     assert_ne!(first.name, second.name);
-    first.drop_database().await;
-    second.drop_database().await;
 }
 
 #[tokio::test]
@@ -85,7 +102,6 @@ async fn test_db_url_and_database_section_point_at_the_test_database() {
         direct.contains(&format!("host = {}\nport = {}\n", db.host(), db.port())),
         "{direct}"
     );
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -100,7 +116,6 @@ async fn db_proxy_forwards_queries_to_the_database() {
     assert_eq!(current_database(&pool).await.as_deref(), Some(&*db.name));
     assert!(proxy.open_connections() >= 1);
     pool.close().await;
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -119,7 +134,6 @@ async fn db_proxy_cut_closes_open_connections() {
         connection.ping().await.is_err(),
         "a cut connection still answers"
     );
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -139,7 +153,6 @@ async fn db_proxy_refuses_new_connections_after_cut_and_accepts_them_after_resto
         .expect("the restored proxy forwards again");
     assert_eq!(select_one(&pool).await.expect("SELECT 1 after restore"), 1);
     pool.close().await;
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -161,7 +174,6 @@ async fn a_pool_recovers_through_the_proxy_after_a_cut() {
     })
     .await;
     pool.close().await;
-    db.drop_database().await;
 }
 
 #[tokio::test]

@@ -35,7 +35,6 @@ async fn sigterm_stops_the_service_with_exit_status_0() {
     child.signal(Signal::SIGTERM);
     assert_eq!(child.exit_code().await, Some(0));
     assert!(log(&world).contains("SIGTERM received"));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -60,7 +59,6 @@ async fn a_second_instance_is_refused_and_names_the_pid_holding_the_lock() {
 
     first.signal(Signal::SIGINT);
     assert_eq!(first.exit_code().await, Some(0));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -109,7 +107,6 @@ async fn a_respawned_process_outlives_the_service_and_inherits_nothing() {
     assert_ne!(sid, nix::unistd::getsid(None).expect("own session"));
 
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 /// A PATH holding a fake `systemctl` (when `body` is given) and `pgrep`, nothing else.
@@ -174,7 +171,6 @@ async fn service_strategy_restarts_the_unit_through_systemctl() {
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 async fn auto_falls_back(world: Fixture, systemctl: Option<&str>, expected_reason: &str) {
@@ -203,7 +199,6 @@ async fn auto_falls_back(world: Fixture, systemctl: Option<&str>, expected_reaso
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -271,7 +266,6 @@ async fn the_service_starts_while_the_database_is_down_and_works_once_it_is_back
 
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -324,7 +318,6 @@ async fn a_restart_finished_while_the_database_is_cut_is_recorded_once_it_is_bac
             .await,
         1
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -375,7 +368,6 @@ async fn killed_database_connections_are_replaced_without_losing_an_alarm() {
 
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -402,7 +394,6 @@ async fn sigterm_lets_a_running_restart_finish_and_record_its_outcome() {
         note.unwrap_or_default()
             .starts_with("restarted via process")
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -430,7 +421,6 @@ async fn the_password_never_reaches_the_log_or_stderr() {
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
     assert!(!log(&world).contains(password), "{}", log(&world));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -481,7 +471,6 @@ async fn the_log_rotates_by_size_without_cutting_lines() {
             );
         }
     }
-    world.db.drop_database().await;
 }
 
 #[test]
@@ -570,5 +559,4 @@ async fn a_duration_past_a_year_or_below_its_floor_exits_78_with_one_line_and_ne
             assert_eq!(stderr, expected, "{command}");
         }
     }
-    world.db.drop_database().await;
 }

@@ -71,7 +71,6 @@ async fn migrations_keep_the_original_tables_and_their_data() {
     for table in ["RESTART_EVENTS", "CIRCUIT_BREAKER", "ALARM_CLAIM"] {
         assert!(!columns(&db, table).await.is_empty(), "{table} exists");
     }
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -94,7 +93,6 @@ async fn a_fresh_database_gets_the_contract_columns() {
             "notes varchar(100) YES"
         ]
     );
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -128,7 +126,6 @@ async fn the_migrate_command_creates_the_database_and_check_config_sees_it() {
         .execute(&db.pool)
         .await
         .expect("drop");
-    db.drop_database().await;
 }
 
 #[test]
@@ -229,7 +226,6 @@ async fn migrations_can_run_again() {
     }
     database.migrate().await.expect("migrate after that");
     assert_schema_complete(&db).await;
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -271,7 +267,6 @@ async fn a_migration_that_failed_part_way_is_applied_again_once_its_cause_is_fix
         .assert()
         .success()
         .stdout(contains("; database: reachable, schema up to date"));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -293,7 +288,6 @@ async fn run_applies_a_migration_that_failed_part_way_once_its_cause_is_fixed() 
     assert_schema_complete(&world.db).await;
     assert!(!log.contains("partially applied"), "{log}");
     assert!(log.contains("applying it again"), "{log}");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -363,7 +357,6 @@ async fn four_migrate_commands_at_once_all_succeed() {
         .execute(&world.db.pool)
         .await
         .expect("drop");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -408,7 +401,6 @@ async fn a_database_migrated_before_the_run_again_rule_is_accepted() {
             .contains("migration 3 was previously applied but has been modified"),
         "{refused}"
     );
-    db.drop_database().await;
 }
 
 #[tokio::test]
@@ -418,7 +410,6 @@ async fn run_on_a_fresh_database_logs_no_error() {
     assert_schema_complete(&world.db).await;
     let errors: Vec<&str> = log.lines().filter(|line| line.contains("ERROR")).collect();
     assert!(errors.is_empty(), "{errors:#?}");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -446,7 +437,6 @@ async fn a_lock_left_by_a_migrator_that_died_is_taken_over_once_it_expires() {
         .await
         .expect("read MIGRATION_LOCK");
     assert_eq!(locks, 0, "the lock is released");
-    db.drop_database().await;
 }
 
 #[tokio::test]

@@ -48,7 +48,6 @@ async fn note_round_trip(mode: &'static str) {
         .expect("write again");
     assert!(!changed, "the same note is not written twice");
     db.close().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]

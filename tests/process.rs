@@ -1,10 +1,14 @@
 //! The process table and stopping processes, with real child processes.
 
+mod common;
+
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::child::{is_gone, state_of};
+use common::{wait_for, wait_until};
 use monitor_service::config::ProcessMatch;
 use monitor_service::process::watch::{Units, Watched};
 use monitor_service::process::{FoundProcess, ProcessTable, StopOutcome, matches, stop};
@@ -15,31 +19,15 @@ use tokio::process::{Child, Command};
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
-/// Polls `condition` until it holds or `limit` has passed; returns whether it held.
-async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Refreshes the table until `find` gives a non-empty answer, and returns it.
 async fn found(table: &mut ProcessTable, name: &str, matcher: &ProcessMatch) -> Vec<FoundProcess> {
-    let mut found = Vec::new();
-    let appeared = wait_until(DEADLINE, || {
+    let what = format!("{name} is found with {matcher:?}");
+    wait_for(DEADLINE, &what, || {
         table.refresh();
-        found = table.find(name, matcher);
-        !found.is_empty()
+        let found = table.find(name, matcher);
+        async move { (!found.is_empty()).then_some(found) }
     })
-    .await;
-    assert!(appeared, "{name} was never found with {matcher:?}");
-    found
+    .await
 }
 
 /// A number no other process has on its command line: `sleep` adds it to its duration, so
@@ -100,25 +88,8 @@ fn shell_group(text: &str) -> Spawned {
     spawn_group("/bin/sh", &["-c", text])
 }
 
-fn state_of(pid: i32) -> Option<char> {
-    monitor_service::process::stat::read(pid).map(|stat| stat.state)
-}
-
-fn is_gone(pid: i32) -> bool {
-    monitor_service::process::stat::read(pid).is_none_or(|stat| stat.is_dead())
-}
-
 async fn read_pid(file: &Path) -> i32 {
-    let mut pid = None;
-    let appeared = wait_until(DEADLINE, || {
-        pid = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|text| text.trim().parse().ok());
-        pid.is_some()
-    })
-    .await;
-    assert!(appeared, "{} was never written", file.display());
-    pid.expect("a PID")
+    common::child::read_pid(file, DEADLINE).await
 }
 
 fn by_arguments(list: &[(usize, &str)]) -> ProcessMatch {
@@ -305,10 +276,13 @@ async fn a_zombie_is_dead_and_never_found() {
     assert!(usage.rss_bytes > 0, "{usage:?}");
 
     kill(Pid::from_raw(zombie), Signal::SIGKILL).expect("killed");
-    assert!(
-        wait_until(DEADLINE, || state_of(zombie) == Some('Z')).await,
-        "{zombie} is not a zombie"
-    );
+    let what = format!("{zombie} is a zombie");
+    wait_until(
+        DEADLINE,
+        &what,
+        || async move { state_of(zombie) == Some('Z') },
+    )
+    .await;
     table.refresh();
     assert_eq!(table.find("sleeper", &matcher), []);
     assert_eq!(watched.read(units), None, "a watched zombie reads as dead");
@@ -408,7 +382,11 @@ async fn stop_wakes_a_suspended_process_so_that_its_sigterm_handler_runs() {
     let mut table = ProcessTable::new().expect("the process table");
     let targets = found(&mut table, "suspended", &matcher).await;
     kill(Pid::from_raw(shell.pid()), Signal::SIGSTOP).expect("stopped");
-    assert!(wait_until(DEADLINE, || state_of(shell.pid()) == Some('T')).await);
+    let stopped = shell.pid();
+    wait_until(DEADLINE, "the shell is stopped", || async move {
+        state_of(stopped) == Some('T')
+    })
+    .await;
 
     assert_eq!(
         stop(&targets, Duration::from_secs(2)).await,
@@ -438,10 +416,8 @@ async fn stop_terminates_the_whole_process_group() {
     );
 
     assert_eq!(stop(&targets, DEADLINE).await, StopOutcome::Terminated);
-    assert!(
-        wait_until(DEADLINE, || is_gone(child)).await,
-        "the leader's child {child} survived"
-    );
+    let what = format!("the leader's child {child} is gone (it survived)");
+    wait_until(DEADLINE, &what, || async move { is_gone(child) }).await;
 }
 
 #[tokio::test]

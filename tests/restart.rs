@@ -42,7 +42,6 @@ async fn process_strategy_starts_a_dead_process_and_clears_the_alarm() {
 
     service.stop().await;
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -75,7 +74,6 @@ async fn process_strategy_replaces_a_running_process_and_its_group() {
 
     service.stop().await;
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -112,7 +110,6 @@ async fn a_failing_pre_restart_command_fails_the_attempt_and_keeps_the_alarm() {
     assert!(pids_of(&name).is_empty(), "nothing was started");
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -141,7 +138,6 @@ async fn a_health_check_that_hangs_fails_at_its_deadline() {
 
     service.stop().await;
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -164,7 +160,6 @@ async fn a_start_command_that_is_not_found_says_so_in_the_note() {
     assert!(error.contains("not found"), "{error}");
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -212,7 +207,6 @@ async fn names_with_shell_text_are_never_executed_and_get_a_note() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -241,7 +235,6 @@ async fn at_most_max_parallel_restarts_run_at_once() {
     assert_eq!(overlap, 2, "two at once, never more");
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -280,5 +273,4 @@ async fn an_unconfigured_process_uses_the_default_section_only_when_allowed() {
 
     service.stop().await;
     kill_all(&name);
-    world.db.drop_database().await;
 }

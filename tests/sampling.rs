@@ -105,7 +105,6 @@ async fn live_and_never_seen_processes_are_sampled() {
     service.stop().await;
     let _ = child.kill();
     let _ = child.wait();
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -135,7 +134,6 @@ async fn processes_are_found_by_command_line_and_by_arguments() {
     assert_eq!(second.pid, Some(i32::try_from(args.id()).expect("pid")));
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -163,7 +161,6 @@ async fn a_zombie_counts_as_dead() {
     service.stop().await;
     let _ = parent.kill();
     let _ = parent.wait();
-    world.db.drop_database().await;
 }
 
 /// Whether a zombie whose name is `name` exists.
@@ -181,9 +178,7 @@ fn zombie_named(name: &str) -> bool {
 #[tokio::test]
 async fn a_process_replaced_under_the_same_name_is_recorded_with_its_new_pid() {
     let world = Fixture::new().await;
-    let name = world.unique_name("repl");
-    let mut first = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut first) = world.add_sleeper(1, "repl").await;
     let service = world.run_in_process(world.config(QUICK, &section(&name, "")));
     let old = i32::try_from(first.id()).expect("pid");
     wait_stats(&world, 1, "the first process", |s| s.pid == Some(old)).await;
@@ -208,7 +203,6 @@ async fn a_process_replaced_under_the_same_name_is_recorded_with_its_new_pid() {
     service.stop().await;
     let _ = second.kill();
     let _ = second.wait();
-    world.db.drop_database().await;
 }
 
 fn auto(dead_after: u32, stats_interval: &str) -> String {
@@ -220,9 +214,7 @@ fn auto(dead_after: u32, stats_interval: &str) -> String {
 #[tokio::test]
 async fn a_death_is_noticed_through_the_pidfd_and_restarted_as_an_auto_alarm() {
     let world = Fixture::new().await;
-    let name = world.unique_name("pidfd");
-    let mut first = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut first) = world.add_sleeper(1, "pidfd").await;
     let body = format!(
         "restart_strategy = process\nstart_command = {}\nhealth_check_command = pgrep -x %s\n\
          restart_delay = 0",
@@ -267,15 +259,12 @@ async fn a_death_is_noticed_through_the_pidfd_and_restarted_as_an_auto_alarm() {
 
     service.stop().await;
     kill_all(&name);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
 async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
     let world = Fixture::new().await;
-    let name = world.unique_name("flap");
-    let mut first = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut first) = world.add_sleeper(1, "flap").await;
     let body = format!("start_command = {}", world.start_command(&name));
     let monitor =
         "stats_interval = 3600\nauto_alarm = true\ndead_after = 3\ndead_recheck_interval = 0.5";
@@ -311,15 +300,12 @@ async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
     service.stop().await;
     let _ = second.kill();
     let _ = second.wait();
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
 async fn a_process_that_is_not_required_raises_no_alarm() {
     let world = Fixture::new().await;
-    let name = world.unique_name("opt");
-    let mut child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut child) = world.add_sleeper(1, "opt").await;
     let body = format!(
         "required = false\nstart_command = {}",
         world.start_command(&name)
@@ -360,7 +346,6 @@ async fn a_process_that_is_not_required_raises_no_alarm() {
     assert_eq!(world.status(1).await.0, 0);
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -400,15 +385,12 @@ async fn samples_older_than_the_retention_are_pruned() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
 async fn the_heartbeat_records_response_times() {
     let world = Fixture::new().await;
-    let name = world.unique_name("beat");
-    let mut child = world.start_sleeper(&name);
-    world.add_process(1, &name).await;
+    let (name, mut child) = world.add_sleeper(1, "beat").await;
     let body = "health_check_command = pgrep -x %s";
     let config = world.config(
         "stats_interval = 0.2\nheartbeat_interval = 0.2",
@@ -430,7 +412,6 @@ async fn the_heartbeat_records_response_times() {
     service.stop().await;
     let _ = child.kill();
     let _ = child.wait();
-    world.db.drop_database().await;
 }
 
 async fn latest_health(world: &Fixture) -> Option<(f64, Option<f64>, Option<f64>)> {
@@ -498,7 +479,6 @@ async fn the_health_score_falls_when_a_required_process_is_kept_dead_and_the_com
     service.stop().await;
     let _ = first.kill();
     let _ = first.wait();
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -528,7 +508,6 @@ async fn the_health_score_falls_when_restarts_come_fast() {
     assert!(seen.last_restart.is_some());
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -598,5 +577,4 @@ async fn more_processes_than_the_soft_limit_of_open_files_allows_are_all_watched
     );
 
     kill_all(&target);
-    world.db.drop_database().await;
 }

@@ -166,7 +166,6 @@ async fn uptime_is_the_share_of_each_window_not_covered_by_outages_since_first_s
         assert_near(*week, w, PCT_TOLERANCE, &format!("process {id} 7 d"));
     }
     assert_eq!(rows[0].1, "two_hours");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -182,7 +181,6 @@ async fn uptime_is_null_for_a_process_whose_monitoring_has_not_begun() {
     .await
     .expect("read PROCESS_UPTIME");
     assert_eq!(row, (None, None, None));
-    world.db.drop_database().await;
 }
 
 /// host, process_id, process_name, recoveries, mttr_s, recoveries_24h, mttr_24h_s
@@ -237,7 +235,6 @@ async fn mttr_averages_detection_to_the_end_of_successful_restarts() {
         ],
         "process 2 never recovered, so it has no row"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -272,7 +269,6 @@ async fn mtbf_divides_the_time_up_by_the_number_of_outages() {
 
     assert_eq!(rows[2].3, 1);
     assert_near(rows[2].4, 50.0 * 60.0, SECONDS_TOLERANCE, "MTBF while down");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -298,7 +294,6 @@ async fn restart_success_rate_counts_finished_events_only() {
         [(1, 4, 3, 1, Some(75.0))],
         "a process with only a running restart has no rate yet"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -326,7 +321,6 @@ async fn top_restarters_count_restarts_of_the_last_day_and_week() {
         [(1, 3, 4, 0), (2, 1, 2, 1)],
         "process 3 restarted only before the week"
     );
-    world.db.drop_database().await;
 }
 
 /// The statements of scripts/stats_queries.sql: comment lines dropped, split after each line
@@ -385,7 +379,6 @@ async fn every_query_of_stats_queries_sql_runs_on_a_migrated_database() {
             .unwrap_or_else(|error| panic!("{error}\nin:\n{statement}"));
         assert!(!rows.is_empty(), "no rows from:\n{statement}");
     }
-    world.db.drop_database().await;
 }
 
 /// Two processes of HOST with fixed times, one of them never restarted, and a process of
@@ -464,7 +457,6 @@ async fn the_statistics_document_lists_this_hosts_processes_with_the_monitor_sta
         }),
         "alpha never restarted: its lastRestart is the monitor's start"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -497,7 +489,6 @@ async fn the_statistics_document_of_one_name_has_that_process_only() {
             other => panic!("{unknown}: expected an unknown process, got {other:?}"),
         }
     }
-    world.db.drop_database().await;
 }
 
 /// config.ini for the binary: the test database and this host, with `extra` sections.
@@ -507,6 +498,17 @@ fn config(world: &Fixture, extra: &str) -> std::path::PathBuf {
         world.db.database_section()
     );
     world.write_config(&text)
+}
+
+/// What `monitor_service -c PATH ARGS` prints on stdout, having succeeded.
+fn stdout_of(path: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    common::monitor(path)
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone()
 }
 
 /// Adds restart history and samples to the sampled world, for the text reports.
@@ -533,13 +535,7 @@ async fn stats_prints_an_aligned_table_of_this_hosts_processes() {
     restart_history(&world).await;
     let path = config(&world, "");
 
-    let output = common::monitor(&path)
-        .arg("stats")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["stats"]);
     let text = String::from_utf8(output).expect("utf-8");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -587,7 +583,6 @@ async fn stats_prints_an_aligned_table_of_this_hosts_processes() {
     );
     let alpha: Vec<&str> = lines[2].split_whitespace().collect();
     assert_eq!(alpha[1..5], ["NO", "-", "0", "-"]);
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -597,13 +592,7 @@ async fn stats_name_prints_every_figure_and_the_five_latest_restart_events() {
     restart_history(&world).await;
     let path = config(&world, "");
 
-    let output = common::monitor(&path)
-        .args(["stats", "beta"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["stats", "beta"]);
     let text = String::from_utf8(output).expect("utf-8");
     for line in [
         "process          beta (id 1)",
@@ -637,7 +626,6 @@ async fn stats_name_prints_every_figure_and_the_five_latest_restart_events() {
         events[1..].iter().all(|line| line.contains("  ok ")),
         "{text}"
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -646,13 +634,7 @@ async fn stats_json_prints_the_document_of_the_contract() {
     sampled_world(&world).await;
     let path = config(&world, "");
 
-    let output = common::monitor(&path)
-        .args(["stats", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["stats", "--json"]);
     let document: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(
         document,
@@ -662,16 +644,9 @@ async fn stats_json_prints_the_document_of_the_contract() {
         })
     );
 
-    let output = common::monitor(&path)
-        .args(["stats", "beta", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["stats", "beta", "--json"]);
     let document: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(document["procStats"], json!([beta_json()]));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -685,7 +660,6 @@ async fn stats_of_an_unknown_process_is_a_usage_error_naming_it() {
         .code(64)
         .stdout("")
         .stderr("monitor_service: unknown process \"ghost\": not in PROCESE\n");
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -717,13 +691,7 @@ async fn health_prints_the_latest_score_and_its_verdict() {
              restarts in window  3\n",
         );
 
-    let output = common::monitor(&path)
-        .args(["health", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["health", "--json"]);
     let report: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(
         report,
@@ -740,7 +708,6 @@ async fn health_prints_the_latest_score_and_its_verdict() {
             "low": true
         })
     );
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -752,20 +719,13 @@ async fn health_without_a_score_yet_says_so_and_succeeds() {
         .assert()
         .success()
         .stdout(contains("host web1: no health score yet"));
-    let output = common::monitor(&path)
-        .args(["health", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let output = stdout_of(&path, &["health", "--json"]);
     let report: Value = serde_json::from_slice(&output).expect("stdout is JSON");
     assert_eq!(report["host"], "web1");
     assert_eq!(report["threshold"], 0.5);
     for key in ["computedAt", "total", "restart", "restartsInWindow", "low"] {
         assert!(report[key].is_null(), "{key}: {report}");
     }
-    world.db.drop_database().await;
 }
 
 #[test]

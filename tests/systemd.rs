@@ -91,7 +91,6 @@ async fn the_service_notifies_ready_status_and_watchdog_while_it_polls() {
     assert_eq!(monitor.exit_code().await, Some(0));
     notify.drain();
     assert!(notify.lines().contains(&"STOPPING=1".to_owned()));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -129,7 +128,6 @@ async fn the_watchdog_is_not_pinged_while_a_poll_hangs() {
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
     drop(blackhole);
-    world.db.drop_database().await;
 }
 
 fn log(world: &Fixture) -> String {
@@ -178,7 +176,6 @@ async fn sighup_reloads_a_good_config_and_keeps_the_old_one_when_the_new_is_bad(
 
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -204,7 +201,6 @@ async fn sighup_reopens_the_log_file_after_logrotate_moved_it() {
 
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
-    world.db.drop_database().await;
 }
 
 /// A `[process.NAME]` section whose restart always succeeds at once.
@@ -244,7 +240,6 @@ async fn sighup_with_a_shorter_check_interval_wakes_the_poller_at_once() {
 
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -294,5 +289,4 @@ async fn sighup_keeps_the_running_config_when_the_file_is_emptied_or_loses_its_d
 
     monitor.signal(Signal::SIGTERM);
     assert_eq!(monitor.exit_code().await, Some(0));
-    world.db.drop_database().await;
 }

@@ -180,8 +180,6 @@ async fn display_shows_every_service_with_its_alarm_sound_and_notes() {
     assert_eq!(run.stderr, "");
     // Displaying changes nothing.
     assert_eq!(alarms(&fixture).await, [(3, 0), (12, 1)]);
-
-    fixture.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -231,8 +229,6 @@ async fn choosing_a_service_raises_exactly_its_alarm() {
         run.stdout
     );
     assert_eq!(alarms(&fixture).await, [(3, 0), (12, 1), (40, 1)]);
-
-    fixture.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -260,8 +256,6 @@ async fn a_choice_that_is_not_a_listed_service_changes_nothing() {
     );
     // Back at the menu after each refusal: the last one is still answered.
     assert_eq!(run.stdout.matches("Choice: ").count(), 7);
-
-    fixture.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -298,8 +292,6 @@ async fn set_all_raises_every_alarm_and_reset_all_clears_them() {
     );
     assert_eq!(alarms(&fixture).await, [(3, 0), (12, 0), (40, 0)]);
     assert_eq!(sound_and_notes(&fixture, 3).await, (1, Some("kept".into())));
-
-    fixture.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -322,8 +314,6 @@ async fn the_end_of_input_exits_cleanly() {
     let run = menu(&fixture, "2\n").await;
     run.assert_ok();
     assert_eq!(alarms(&fixture).await, [(3, 0)]);
-
-    fixture.db.drop_database().await;
 }
 
 /// The first of `mariadb` and `mysql` on PATH, as the script picks it.
@@ -474,7 +464,6 @@ async fn the_password_reaches_the_client_but_never_a_command_line() {
     let leftovers = std::fs::read_dir(&tmp).expect("read tmp").count();
 
     server_sql(format!("DROP USER '{user}'@'%'")).await;
-    fixture.db.drop_database().await;
 
     with_config.assert_ok();
     assert_eq!(after_config, [(3, 0), (12, 1)]);

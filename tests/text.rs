@@ -139,7 +139,6 @@ async fn a_failure_on_latin1_tables_lands_with_its_note_fitted_and_opens_the_bre
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -192,7 +191,6 @@ async fn a_notes_column_made_latin1_while_the_service_runs_still_gets_the_outcom
 
     service.signal(nix::sys::signal::Signal::SIGTERM);
     assert_eq!(service.exit_code().await, Some(0));
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -220,7 +218,6 @@ async fn an_error_on_a_three_byte_utf8_column_loses_only_its_emoji() {
     );
 
     service.stop().await;
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -279,8 +276,6 @@ async fn names_and_notes_with_terminal_escapes_print_without_them() {
     assert!(shell.status.success());
     clean(&shell.stdout, "shell");
     clean(&shell.stderr, "shell's errors");
-
-    world.db.drop_database().await;
 }
 
 #[tokio::test]
@@ -346,6 +341,4 @@ async fn alarm_set_gives_a_process_without_a_status_row_one() {
         .stdout("alarm raised on 2 processes\n");
     assert_eq!(row(2).await, Some((1, 1, None)), "sound is left as it was");
     assert_eq!(row(3).await, Some((1, 0, None)), "gamma got a row");
-
-    world.db.drop_database().await;
 }

@@ -1,6 +1,8 @@
 //! What both benchmarks stand on: a fresh database per run, migrated, and a config pointing
-//! at it with files in a temporary folder.
+//! at it with files in a temporary folder; and their `main`: a runtime, and the figures named
+//! on the command line.
 
+use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -79,4 +81,19 @@ impl Bench {
         self.pool.close().await;
         Ok(())
     }
+}
+
+/// Whether the figure `name` was asked for: `cargo bench --bench NAME FIGURE` runs one figure,
+/// without a figure every one runs. Options (cargo adds `--bench`) are not figures.
+pub fn wants(name: &str) -> bool {
+    let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    only.is_none_or(|only| only == name)
+}
+
+/// Runs the figures of a benchmark's `main` on a current-thread runtime, as the service runs.
+pub fn run_figures(figures: impl Future<Output = Result<(), Error>>) -> Result<(), Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(figures)
 }

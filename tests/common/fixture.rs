@@ -95,6 +95,27 @@ impl Fixture {
             .expect("insert STATUS_PROCESS");
     }
 
+    /// Starts a sleeper under a fresh name made from `prefix` and registers it as process
+    /// `id`; returns the name and the running sleeper.
+    pub async fn add_sleeper(&self, id: i32, prefix: &str) -> (String, Running) {
+        let name = self.unique_name(prefix);
+        let sleeper = self.start_sleeper(&name);
+        self.add_process(id, &name).await;
+        (name, sleeper)
+    }
+
+    /// Opens the circuit breaker of `id` now, after 3 failures.
+    pub async fn open_breaker(&self, id: i32) {
+        sqlx::query(
+            "INSERT INTO CIRCUIT_BREAKER (process_id, state, consecutive_failures, opened_at, \
+             updated_at) VALUES (?, 'open', 3, NOW(3), NOW(3))",
+        )
+        .bind(id)
+        .execute(&self.db.pool)
+        .await
+        .expect("insert CIRCUIT_BREAKER");
+    }
+
     pub async fn raise_alarm(&self, id: i32) {
         sqlx::query("UPDATE STATUS_PROCESS SET alarma = 1 WHERE process_id = ?")
             .bind(id)

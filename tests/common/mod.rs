@@ -2,12 +2,14 @@
 //! needs. They work against the real MariaDB named by `MONITOR_TEST_DATABASE_URL` (default
 //! `mysql://root@127.0.0.1:3306`), which `scripts/test.sh` brings up.
 //!
-//! - [`TestDb`]: a fresh, empty `test_…` database per test, so tests run in parallel.
+//! - [`TestDb`]: a fresh, empty `test_…` database per test, so tests run in parallel; dropped
+//!   when the test passes, kept (and named on stderr) when it fails.
 //! - [`DbProxy`]: a TCP proxy in front of the server that a test can cut and restore, to break
 //!   the database for real.
 //! - [`wait_until`], [`wait_for`], [`wait_until_sync`]: poll a condition under a deadline instead
 //!   of sleeping a fixed time.
 //! - [`write_config`], [`monitor_bin`], [`monitor`]: run the real binary on a real config file.
+//! - [`child`]: what a test reads of the processes it started (state, gone, a PID from a file).
 
 // Not every test file uses every helper.
 #![allow(dead_code)]
@@ -21,14 +23,14 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::AbortHandle;
+
+// Not every test file uses the proxy.
+#[allow(unused_imports)]
+pub use proxy::DbProxy;
 
 /// The environment variable naming the server the tests may create databases on.
 pub const DATABASE_URL_ENV: &str = "MONITOR_TEST_DATABASE_URL";
@@ -80,9 +82,10 @@ pub async fn database_exists(name: &str) -> bool {
 
 /// A fresh, empty database of its own for one test, with a pool on it.
 ///
-/// Its name is `test_<unix seconds, 8 hex>_<random, 16 hex>`. A test calls
-/// [`TestDb::drop_database`] at its end; a test that fails leaves its database behind for
-/// inspection, and `scripts/test.sh` drops such leftovers once they are an hour old.
+/// Its name is `test_<unix seconds, 8 hex>_<random, 16 hex>`. It drops itself when it goes out
+/// of scope at the end of a test that passed; a test that fails (panics) keeps its database for
+/// inspection and says its name on stderr, and `scripts/test.sh` drops such leftovers once they
+/// are an hour old.
 pub struct TestDb {
     /// The database's name.
     pub name: String,
@@ -189,20 +192,73 @@ impl TestDb {
         section.push_str(&format!("database = {}\n", self.name));
         section
     }
+}
 
-    /// Closes the pool and drops the database. Call it at the end of the test.
-    pub async fn drop_database(self) {
-        self.pool.close().await;
-        let mut connection = server_connection().await;
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS `{}`",
-            self.name
-        )))
-        .execute(&mut connection)
-        .await
-        .unwrap_or_else(|error| panic!("cannot drop the test database {}: {error}", self.name));
-        let _ = connection.close().await;
+/// How long dropping a test database may take, from the end of the test.
+const DROP_DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long the `DROP DATABASE` may wait for a lock held by a connection the test left in a
+/// transaction, so that it fails with a message before [`DROP_DEADLINE`] rather than hang.
+const DROP_LOCK_WAIT_SECONDS: u32 = 20;
+
+impl Drop for TestDb {
+    /// Drops the database when the test passed; keeps it, and names it, when the test failed.
+    ///
+    /// `Drop` cannot await, and the test's runtime (current-thread, most often) is blocked in
+    /// here, so the `DROP DATABASE` runs on a thread of its own with a runtime of its own, on a
+    /// connection of its own: the pool's connections belong to the blocked runtime.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept test database {} for inspection", self.name);
+            return;
+        }
+        let name = self.name.clone();
+        let (done, outcome) = std::sync::mpsc::channel();
+        let dropper = std::thread::Builder::new()
+            .name(format!("drop-{name}"))
+            .spawn(move || {
+                let _ = done.send(drop_database_blocking(&name));
+            });
+        if let Err(error) = dropper {
+            panic!(
+                "cannot start a thread to drop the test database {}: {error}",
+                self.name
+            );
+        }
+        match outcome.recv_timeout(DROP_DEADLINE) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => panic!("cannot drop the test database {}: {error}", self.name),
+            Err(_) => panic!(
+                "dropping the test database {} took more than {DROP_DEADLINE:?}",
+                self.name
+            ),
+        }
     }
+}
+
+/// `DROP DATABASE IF EXISTS name` on a fresh connection, from a runtime built here.
+fn drop_database_blocking(name: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("no runtime: {error}"))?;
+    runtime.block_on(async {
+        let mut connection = MySqlConnection::connect_with(&server_options())
+            .await
+            .map_err(|error| error.to_string())?;
+        let statements = [
+            format!("SET SESSION lock_wait_timeout = {DROP_LOCK_WAIT_SECONDS}"),
+            format!("DROP DATABASE IF EXISTS `{name}`"),
+        ];
+        for statement in statements {
+            sqlx::query(AssertSqlSafe(statement))
+                .execute(&mut connection)
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+        let _ = connection.close().await;
+        Ok(())
+    })
 }
 
 /// `test_<unix seconds>_<random>`: the time lets `scripts/test.sh` drop only old leftovers, the
@@ -307,160 +363,6 @@ pub fn wait_until_sync(deadline: Duration, what: &str, mut condition: impl FnMut
     }
 }
 
-/// A TCP proxy on 127.0.0.1 in front of the database server, to sabotage the database for real.
-///
-/// It runs on a thread and runtime of its own, so it keeps forwarding whatever the test does
-/// meanwhile (a current-thread `#[tokio::test]`, blocking calls, a child process). Dropping it
-/// closes everything.
-pub struct DbProxy {
-    port: u16,
-    gate: Arc<Mutex<Gate>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Whether the proxy lets connections through, and the ones it is forwarding. One lock over
-/// both, so that no connection slips in while [`DbProxy::cut`] closes the others.
-struct Gate {
-    open: bool,
-    connections: Vec<AbortHandle>,
-}
-
-impl DbProxy {
-    /// Starts forwarding connections made to `127.0.0.1:`[`port`](DbProxy::port) to `upstream`.
-    pub async fn start(upstream: SocketAddr) -> DbProxy {
-        let listener =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("a free port on 127.0.0.1");
-        listener
-            .set_nonblocking(true)
-            .expect("a non-blocking listener");
-        let port = listener
-            .local_addr()
-            .expect("the listener's address")
-            .port();
-        let gate = Arc::new(Mutex::new(Gate {
-            open: true,
-            connections: Vec::new(),
-        }));
-        let (shutdown, stopped) = oneshot::channel();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a runtime for the proxy");
-        let thread_gate = Arc::clone(&gate);
-        let thread = std::thread::Builder::new()
-            .name(format!("db-proxy-{port}"))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = TcpListener::from_std(listener).expect("a tokio listener");
-                    tokio::select! {
-                        _ = accept_connections(listener, upstream, thread_gate) => {}
-                        _ = stopped => {}
-                    }
-                });
-                // Dropping the runtime here drops every forwarding task with its sockets.
-            })
-            .expect("a thread for the proxy");
-        DbProxy {
-            port,
-            gate,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        }
-    }
-
-    /// The port the proxy listens on, on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `127.0.0.1:port`.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    /// How many connections the proxy is forwarding now.
-    pub fn open_connections(&self) -> usize {
-        let mut gate = lock(&self.gate);
-        gate.connections.retain(|task| !task.is_finished());
-        gate.connections.len()
-    }
-
-    /// Breaks the database: closes every forwarded connection and, until [`DbProxy::restore`],
-    /// resets each new one as soon as it is accepted (the port stays ours, so clients see a
-    /// connection reset or end of file at once rather than a hang). When this returns, every
-    /// connection that was open is closed.
-    pub fn cut(&self) {
-        let closing: Vec<AbortHandle> = {
-            let mut gate = lock(&self.gate);
-            gate.open = false;
-            gate.connections.drain(..).collect()
-        };
-        for task in &closing {
-            task.abort();
-        }
-        // An aborted task ends at its next poll on the proxy's thread: a matter of microseconds.
-        wait_until_sync(
-            Duration::from_secs(5),
-            "the proxy closed its connections",
-            || closing.iter().all(AbortHandle::is_finished),
-        );
-    }
-
-    /// Lets connections through again, on the same port.
-    pub async fn restore(&self) {
-        lock(&self.gate).open = true;
-    }
-}
-
-impl Drop for DbProxy {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn lock(gate: &Mutex<Gate>) -> MutexGuard<'_, Gate> {
-    gate.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-async fn accept_connections(listener: TcpListener, upstream: SocketAddr, gate: Arc<Mutex<Gate>>) {
-    loop {
-        let client = match listener.accept().await {
-            Ok((client, _)) => client,
-            // Out of file descriptors and the like: try again shortly rather than end the proxy.
-            Err(_) => {
-                tokio::time::sleep(POLL_INTERVAL).await;
-                continue;
-            }
-        };
-        let mut gate = lock(&gate);
-        if !gate.open {
-            // A zero linger turns the close into a reset, as from a server that went away.
-            let _ = client.set_zero_linger();
-            drop(client);
-            continue;
-        }
-        gate.connections.retain(|task| !task.is_finished());
-        let task = tokio::spawn(forward(client, upstream));
-        gate.connections.push(task.abort_handle());
-    }
-}
-
-async fn forward(mut client: TcpStream, upstream: SocketAddr) {
-    let Ok(mut server) = TcpStream::connect(upstream).await else {
-        let _ = client.set_zero_linger();
-        return;
-    };
-    let _ = client.set_nodelay(true);
-    let _ = server.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-}
-
 /// Writes `body` to `dir/config.ini` with mode 0600 (the service refuses a config holding a
 /// password that others can read) and returns its path.
 pub fn write_config(dir: &Path, body: &str) -> PathBuf {
@@ -499,3 +401,9 @@ pub fn monitor(config: &Path) -> assert_cmd::Command {
 
 // A fresh migrated database, a temporary folder and named processes.
 pub mod fixture;
+
+// What a test reads of the processes it started.
+pub mod child;
+
+// The proxy that breaks the database for real.
+mod proxy;
