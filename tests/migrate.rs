@@ -470,5 +470,4 @@ async fn run_stops_at_once_while_its_migrations_wait_for_another_migrators_lock(
     service.signal(Signal::SIGTERM);
     assert_eq!(service.exit_code().await, Some(0));
     assert_eq!(applied(&world.db).await.len(), MIGRATOR.iter().count() - 1);
-    world.db.drop_database().await;
 }
