@@ -59,12 +59,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates the file at `path`, with `MONITOR_DB_PASSWORD` taken from `env`.
+    /// Reads and validates the file at `path`. `password_override` (the caller reads it from
+    /// `MONITOR_DB_PASSWORD`) replaces `[database] password` unless it is empty.
     pub fn load(path: &Path, password_override: Option<String>) -> Result<Config, ConfigError> {
         load::from_file(path, password_override)
     }
 
-    /// Validates INI text (no file-permission check), for tests and `check-config` on stdin.
+    /// Validates INI text as if read from `path` (no file-permission check), for tests and
+    /// benchmarks.
     pub fn from_ini_text(
         path: &Path,
         text: &str,
@@ -165,7 +167,7 @@ pub struct LoggingConfig {
     pub log_files_to_keep: u32,
 }
 
-/// Weights and bounds of the health score (`health-score-design-review.md`).
+/// Weights and bounds of the health score (`health.rs` computes it from them).
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
     pub window: Duration,
