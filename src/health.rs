@@ -1,6 +1,9 @@
-//! The health score of a host, as `health-score-design-review.md` defines it, plus an
-//! availability sub-status so that a required process kept dead drags the score down. Pure
-//! arithmetic: the sampler gathers the inputs and stores the result.
+//! The health score of a host, from four sub-statuses of its required processes: restarts (1
+//! less the restarts per second over `[health] window`), response time and memory (1 up to
+//! their `good` bound, 0 from their `bad` bound, linear in between; response in heartbeat
+//! intervals), and availability (the share of them alive), so that a required process kept
+//! dead drags the score down. Pure arithmetic: the sampler gathers the inputs and stores the
+//! result.
 //!
 //! Each sub-status lies in [0, 1]; the total is their mean weighted by `[health]`. A sub-status
 //! with nothing to measure (no heartbeat, no required process) is left out of the mean rather
@@ -154,7 +157,7 @@ mod tests {
     }
 
     #[test]
-    fn sub_statuses_follow_the_design_review() {
+    fn sub_statuses_and_their_weighted_mean_follow_the_rule() {
         let ms = Duration::from_millis;
         #[rustfmt::skip]
         let cases: &[(&str, HealthInputs, [Option<f64>; 4], f64)] = &[

@@ -3,8 +3,11 @@
 //! shutdown stops the poll and lets running restarts finish within `shutdown_grace`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -53,18 +56,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
     .await
 }
 
+/// Runs until `controls.shutdown` is cancelled, reloading the configuration on each message of
+/// `controls.reload`.
 pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), ServiceError> {
     let shutdown = controls.shutdown.clone();
     let _lock = lock::acquire(&config.monitor.lock_file)?;
-    // Bound before anything starts, so that an address in use stops the start clearly.
-    let listener = match config.monitor.http_listen {
-        Some(addr) => Some(
-            http::bind(addr)
-                .await
-                .map_err(|source| ServiceError::Listen { addr, source })?,
-        ),
-        None => None,
-    };
+    let listener = bind_status_page(&config).await?;
     let db = Database::connect_lazy(&config.database);
     let owner_prefix = format!("daemon@{}/", config.monitor.host);
     let owner = format!(
@@ -72,12 +69,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         std::process::id(),
         chrono::Utc::now().timestamp_micros()
     );
-    tracing::info!(
-        host = %config.monitor.host,
-        processes = config.processes.len(),
-        "monitor_service {} started",
-        env!("CARGO_PKG_VERSION")
-    );
+    log_start(&config);
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let tracker = TaskTracker::new();
     let (alarm_tx, alarm_rx) = mpsc::channel(16);
@@ -128,31 +120,87 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     let notifier = tokio::spawn(notify::run(progress_rx, db.clone(), shutdown.clone()));
     notify::ready();
 
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            Some(()) = controls.reload.recv() => reload(&config_tx, controls.log_file.as_ref()),
-        }
-    }
+    serve_reloads(&mut controls, &config_tx).await;
     notify::stopping();
     let grace = config_tx.borrow().monitor.shutdown_grace;
-    tracing::info!("stopping: no new restarts; waiting up to {grace:?} for running ones");
-    let _ = poller.await;
-    let _ = sampler.await;
-    if let Some(status_page) = status_page {
-        let _ = status_page.await;
-    }
-    let _ = restarter.await;
-    let _ = notifier.await;
-    tracker.close();
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!(
-            "restarts still running after {grace:?}: leaving them; their alarms stay raised"
-        );
-    }
+    let tasks = Tasks {
+        poller,
+        sampler,
+        status_page,
+        restarter,
+        notifier,
+        tracker,
+    };
+    tasks.stop(grace).await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The first line of every run: which version watches how many processes, as which host.
+fn log_start(config: &Config) {
+    tracing::info!(
+        host = %config.monitor.host,
+        processes = config.processes.len(),
+        "monitor_service {} started",
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+/// Binds `[monitor] http_listen` before anything starts, so that an address in use stops the
+/// start clearly.
+async fn bind_status_page(config: &Config) -> Result<Option<TcpListener>, ServiceError> {
+    let Some(addr) = config.monitor.http_listen else {
+        return Ok(None);
+    };
+    let listener = http::bind(addr)
+        .await
+        .map_err(|source| ServiceError::Listen { addr, source })?;
+    Ok(Some(listener))
+}
+
+/// Reloads the configuration on each request until shutdown.
+async fn serve_reloads(controls: &mut Controls, config: &watch::Sender<Arc<Config>>) {
+    loop {
+        tokio::select! {
+            () = controls.shutdown.cancelled() => return,
+            Some(()) = controls.reload.recv() => reload(config, controls.log_file.as_ref()),
+        }
+    }
+}
+
+/// The service's long-running tasks, and the restarts they spawned (`tracker`).
+struct Tasks {
+    poller: JoinHandle<()>,
+    sampler: JoinHandle<()>,
+    status_page: Option<JoinHandle<()>>,
+    restarter: JoinHandle<()>,
+    notifier: JoinHandle<()>,
+    tracker: TaskTracker,
+}
+
+impl Tasks {
+    /// Waits for the tasks to see the shutdown, then up to `grace` for running restarts: past
+    /// it they are left (their claims expire and their alarms stay raised for the next run).
+    async fn stop(self, grace: Duration) {
+        tracing::info!("stopping: no new restarts; waiting up to {grace:?} for running ones");
+        let _ = self.poller.await;
+        let _ = self.sampler.await;
+        if let Some(status_page) = self.status_page {
+            let _ = status_page.await;
+        }
+        let _ = self.restarter.await;
+        let _ = self.notifier.await;
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "restarts still running after {grace:?}: leaving them; their alarms stay raised"
+            );
+        }
+    }
 }
 
 /// Reads `config.ini` again. A config that does not validate (an empty file does not), or that

@@ -1,8 +1,15 @@
-//! The service's configuration: `config.ini` read raw (`raw`), then validated into the typed
-//! `Config` below (`validate`), with every problem reported at once by section and key.
+//! The service's configuration: `config.ini` read (`load`), split into raw sections of strings
+//! (`raw`), then validated into the typed `Config` below (`validate`), with every problem
+//! reported at once by section and key (`problem`).
 
+mod dependencies;
+mod fields;
+mod load;
+mod problem;
+mod process_section;
 mod raw;
 mod render;
+mod sections;
 mod validate;
 mod values;
 
@@ -14,8 +21,8 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub use problem::ConfigError;
 pub use render::render_effective;
-pub use validate::ConfigError;
 
 /// The environment variable that overrides `[database] password`.
 pub const PASSWORD_ENV: &str = "MONITOR_DB_PASSWORD";
@@ -23,6 +30,13 @@ pub const PASSWORD_ENV: &str = "MONITOR_DB_PASSWORD";
 pub const CONFIG_ENV: &str = "MONITOR_SERVICE_CONFIG";
 /// Where the config lives when neither `-c` nor `MONITOR_SERVICE_CONFIG` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/opt/monitor_service/config.ini";
+
+/// The sections every file may have besides the process sections.
+const FIXED_SECTIONS: [&str; 4] = ["database", "monitor", "logging", "health"];
+/// The base of every process section.
+const DEFAULT_PROCESS_SECTION: &str = "process.default";
+/// What starts the section of one process, `[process.NAME]`.
+const PROCESS_PREFIX: &str = "process.";
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -45,18 +59,20 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads and validates the file at `path`, with `MONITOR_DB_PASSWORD` taken from `env`.
+    /// Reads and validates the file at `path`. `password_override` (the caller reads it from
+    /// `MONITOR_DB_PASSWORD`) replaces `[database] password` unless it is empty.
     pub fn load(path: &Path, password_override: Option<String>) -> Result<Config, ConfigError> {
-        validate::load(path, password_override)
+        load::from_file(path, password_override)
     }
 
-    /// Validates INI text (no file-permission check), for tests and `check-config` on stdin.
+    /// Validates INI text as if read from `path` (no file-permission check), for tests and
+    /// benchmarks.
     pub fn from_ini_text(
         path: &Path,
         text: &str,
         password_override: Option<String>,
     ) -> Result<Config, ConfigError> {
-        validate::from_text(path, text, password_override)
+        load::from_text(path, text, password_override)
     }
 
     /// The settings for the process called `name` on this host: its own section, or the
@@ -151,7 +167,7 @@ pub struct LoggingConfig {
     pub log_files_to_keep: u32,
 }
 
-/// Weights and bounds of the health score (`health-score-design-review.md`).
+/// Weights and bounds of the health score (`health.rs` computes it from them).
 #[derive(Debug, Clone)]
 pub struct HealthConfig {
     pub window: Duration,

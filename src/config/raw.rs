@@ -9,7 +9,7 @@
 
 use ini::{Ini, ParseOption};
 
-use super::validate::Problem;
+use super::problem::Problem;
 
 /// One `[section]` of the file, its keys in file order, each key once.
 #[derive(Debug, Clone, PartialEq, Eq)]

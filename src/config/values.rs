@@ -15,6 +15,10 @@ use super::{RestartStrategy, is_valid_process_name};
 /// from the end of the clock.
 pub(super) const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The shortest poll, sample and heartbeat period: each wakes the service to do real work (a
+/// query, a scan of `/proc`, a command per process), ten times a second at most.
+pub(super) const SHORTEST_PERIOD: Duration = Duration::from_millis(100);
+
 /// What a duration may be, besides at most [`LONGEST`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Span {

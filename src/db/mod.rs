@@ -58,6 +58,23 @@ impl DbError {
             DbError::Migrate(_) | DbError::MigrationLockHeld { .. } => false,
         }
     }
+
+    /// The server's error number, when the error is one (the migrations tell "table missing"
+    /// and "lock row taken" apart by it).
+    fn mysql_number(&self) -> Option<u16> {
+        let sql = match self {
+            DbError::Sql(error) | DbError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => {
+                error
+            }
+            _ => return None,
+        };
+        match sql {
+            sqlx::Error::Database(error) => error
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|error| error.number()),
+            _ => None,
+        }
+    }
 }
 
 /// Server errors that mean "not now" rather than "never": refused logins and a missing
@@ -208,7 +225,7 @@ impl Database {
             .await
         {
             // Created by a concurrent `migrate` between the server's check and its own.
-            Err(error) if migrate::mysql_error_number(&error) == Some(1007) => Ok(()),
+            Err(error) if error.mysql_number() == Some(1007) => Ok(()),
             result => result.map(|_| ()),
         };
         server.close().await;

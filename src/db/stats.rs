@@ -164,7 +164,7 @@ pub struct CurrentStats {
 
 /// Upserts the current statistics of every process in one statement per batch. The restart
 /// count and the last restart come from `RESTART_EVENTS`; a process never restarted shows the
-/// monitor's start, as the statistics design says.
+/// monitor's start as its last restart.
 pub async fn upsert_stats(
     db: &Database,
     host: &str,
