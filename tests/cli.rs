@@ -159,7 +159,7 @@ async fn a_manual_restart_waits_its_turn_behind_a_live_claim() {
     monitor(&config)
         .args(["restart", &name])
         .assert()
-        .code(70)
+        .code(75)
         .stderr(predicate::str::contains(
             "being handled by daemon@testhost/1/1",
         ));

@@ -560,3 +560,88 @@ async fn an_address_in_use_stops_the_service_with_a_clear_error() {
 
     drop(taken);
 }
+
+/// The value at `key` of the entry of `name` in a JSON array (`status --json`) or in the
+/// statistics document's `procStats`.
+fn entry<'a>(list: &'a serde_json::Value, key: &str, name: &str) -> &'a serde_json::Value {
+    list.as_array()
+        .and_then(|list| list.iter().find(|e| e[key] == name))
+        .unwrap_or_else(|| panic!("no {name} in {list}"))
+}
+
+#[tokio::test]
+async fn right_after_a_restart_status_stats_and_the_page_agree_on_alive_pid_and_restarts() {
+    let world = Fixture::new().await;
+    let name = world.unique_name("agree");
+    world.add_process(1, &name).await;
+    let section = format!(
+        "[process.{name}]\nrestart_strategy = process\nstart_command = {}\n",
+        world.start_command(&name)
+    );
+    let addr = free_address();
+    let text = world.config_text(
+        &format!("http_listen = {addr}\nstats_interval = 3600"),
+        &section,
+    );
+    let path = world.write_config(&text);
+    let (service, addr) = serve(&world, world.parse(&text)).await;
+    world.raise_alarm(1).await;
+    wait_until(PATIENCE, "the restart succeeded", || async {
+        world
+            .count(
+                "SELECT COUNT(*) FROM RESTART_EVENTS WHERE process_id = ? AND success = 1",
+                1,
+            )
+            .await
+            == 1
+    })
+    .await;
+    let pids = common::fixture::pids_of(&name);
+    assert_eq!(pids.len(), 1, "one process started: {pids:?}");
+    let pid = serde_json::json!(pids[0]);
+
+    let json_of = |args: &[&str]| -> serde_json::Value {
+        let output = common::monitor(&path).args(args).output().expect("runs");
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        serde_json::from_slice(&output.stdout).expect("JSON")
+    };
+    let status = json_of(&["status", "--json"]);
+    let status = entry(&status, "name", &name);
+    assert_eq!(
+        (&status["alive"], &status["pid"], &status["restarts"]),
+        (&serde_json::json!(true), &pid, &serde_json::json!(1)),
+        "status: {status}"
+    );
+    for document in [
+        json_of(&["stats", "--json"]),
+        serde_json::from_str(&get(addr, "/process_stats").await.body).expect("JSON"),
+    ] {
+        let stats = entry(&document["procStats"], "procName", &name);
+        assert_eq!(
+            (&stats["alive"], &stats["totalRestarts"]),
+            (&serde_json::json!(true), &serde_json::json!(1)),
+            "{document}"
+        );
+    }
+    let page = get(addr, "/").await.body;
+    let cells = cells(&page, &name);
+    assert_eq!(
+        [cells[1].as_str(), cells[2].as_str(), cells[6].as_str()],
+        ["yes", pids[0].to_string().as_str(), "1"],
+        "{cells:?}"
+    );
+    let metrics = get(addr, "/metrics").await.body;
+    for series in [
+        format!("monitor_service_process_alive{{process=\"{name}\"}} 1"),
+        format!("monitor_service_process_restarts_total{{process=\"{name}\"}} 1"),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == series),
+            "no {series} in\n{metrics}"
+        );
+    }
+
+    service.stop().await;
+    common::fixture::kill_all(&name);
+    world.db.drop_database().await;
+}

@@ -445,7 +445,7 @@ fn alpha_json() -> Value {
 async fn the_statistics_document_lists_this_hosts_processes_with_the_monitor_start() {
     let world = Fixture::new().await;
     sampled_world(&world).await;
-    let document = report::statistics_document(&database(&world), HOST, None)
+    let document = report::statistics_document(&database(&world), &host_config(&world), None)
         .await
         .expect("the document");
     let value = serde_json::to_value(&document).expect("serializes");
@@ -465,7 +465,7 @@ async fn the_statistics_document_of_one_name_has_that_process_only() {
     sampled_world(&world).await;
     let db = database(&world);
 
-    let beta = report::statistics_document(&db, HOST, Some("beta"))
+    let beta = report::statistics_document(&db, &host_config(&world), Some("beta"))
         .await
         .expect("beta");
     assert_eq!(
@@ -473,7 +473,7 @@ async fn the_statistics_document_of_one_name_has_that_process_only() {
         json!({"monitorTimeOfStart": "2024-05-01 10:00:00", "procStats": [beta_json()]})
     );
 
-    let idle = report::statistics_document(&db, HOST, Some("idle"))
+    let idle = report::statistics_document(&db, &host_config(&world), Some("idle"))
         .await
         .expect("a process of PROCESE not sampled here");
     assert_eq!(idle.proc_stats.len(), 1);
@@ -481,7 +481,7 @@ async fn the_statistics_document_of_one_name_has_that_process_only() {
     assert_eq!(idle.proc_stats[0].last_restart, None);
 
     for unknown in ["ghost", "BETA"] {
-        match report::statistics_document(&db, HOST, Some(unknown)).await {
+        match report::statistics_document(&db, &host_config(&world), Some(unknown)).await {
             Err(error @ ReportError::UnknownProcess(_)) => assert_eq!(
                 error.to_string(),
                 format!("unknown process \"{unknown}\": not in PROCESE")
@@ -491,13 +491,24 @@ async fn the_statistics_document_of_one_name_has_that_process_only() {
     }
 }
 
-/// config.ini for the binary: the test database and this host, with `extra` sections.
-fn config(world: &Fixture, extra: &str) -> std::path::PathBuf {
-    let text = format!(
-        "{}\n[monitor]\nhost = {HOST}\n\n{extra}\n",
+/// The config text of these tests: the test database and this host, which handles none of
+/// the crafted processes (`allow_unconfigured = false`), so that their figures are the crafted
+/// `PROCESS_STATS` rows rather than a scan of this machine's process table.
+fn config_text(world: &Fixture, extra: &str) -> String {
+    format!(
+        "{}\n[monitor]\nhost = {HOST}\nallow_unconfigured = false\n\n{extra}\n",
         world.db.database_section()
-    );
-    world.write_config(&text)
+    )
+}
+
+/// config.ini for the binary, with `extra` sections.
+fn config(world: &Fixture, extra: &str) -> std::path::PathBuf {
+    world.write_config(&config_text(world, extra))
+}
+
+/// The same configuration, for the library's reads.
+fn host_config(world: &Fixture) -> monitor_service::config::Config {
+    world.parse(&config_text(world, ""))
 }
 
 /// What `monitor_service -c PATH ARGS` prints on stdout, having succeeded.

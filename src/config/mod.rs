@@ -86,6 +86,14 @@ impl Config {
             None => None,
         }
     }
+
+    /// The settings of a process named by the database, if this host is to act on it: the
+    /// name is a valid one ([`is_valid_process_name`]) and [`Config::process`] has it.
+    pub fn process_for(&self, name: &str) -> Option<ProcessConfig> {
+        is_valid_process_name(name)
+            .then(|| self.process(name))
+            .flatten()
+    }
 }
 
 /// A password that never shows in Debug or Display output.

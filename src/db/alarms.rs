@@ -93,3 +93,63 @@ pub async fn write_note_if_changed(
     .await?;
     Ok(result.rows_affected() > 0)
 }
+
+/// What an operator does to an alarm (`alarm set|clear`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmChange {
+    Raise,
+    Clear,
+}
+
+/// Raises or clears the alarm of one process; returns the rows changed (0 on a clear: the
+/// process has no `STATUS_PROCESS` row). Raising gives a process of `PROCESE` without a row
+/// one (`sound` 0, no note), as the menu of `scripts/test_alarm.sh` does: the operator named a
+/// process that exists, and a raise that silently did nothing would leave it unwatched.
+pub async fn change_alarm(
+    db: &Database,
+    process_id: i32,
+    change: AlarmChange,
+) -> Result<u64, DbError> {
+    let query = match change {
+        AlarmChange::Raise => sqlx::query(
+            "INSERT INTO STATUS_PROCESS (process_id, alarma, sound) VALUES (?, 1, 0) \
+             ON DUPLICATE KEY UPDATE alarma = 1",
+        ),
+        AlarmChange::Clear => {
+            sqlx::query("UPDATE STATUS_PROCESS SET alarma = 0 WHERE process_id = ?")
+        }
+    };
+    let result = db.run(query.bind(process_id).execute(db.pool())).await?;
+    Ok(result.rows_affected())
+}
+
+/// Raises or clears the alarm of every process of `PROCESE`; returns how many changed.
+pub async fn change_all_alarms(db: &Database, change: AlarmChange) -> Result<u64, DbError> {
+    match change {
+        AlarmChange::Raise => Ok(db.run(raise_all(db)).await?),
+        AlarmChange::Clear => {
+            let query = sqlx::query("UPDATE STATUS_PROCESS SET alarma = 0 WHERE alarma <> 0");
+            Ok(db.run(query.execute(db.pool())).await?.rows_affected())
+        }
+    }
+}
+
+/// Raises every process of `PROCESE`, with a `STATUS_PROCESS` row or not. One transaction,
+/// so the count is of one moment.
+async fn raise_all(db: &Database) -> Result<u64, sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    let updated = sqlx::query("UPDATE STATUS_PROCESS SET alarma = 1 WHERE alarma <> 1")
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    let inserted = sqlx::query(
+        "INSERT INTO STATUS_PROCESS (process_id, alarma, sound) \
+         SELECT p.process_id, 1, 0 FROM PROCESE p \
+         WHERE NOT EXISTS (SELECT 1 FROM STATUS_PROCESS s WHERE s.process_id = p.process_id)",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(updated + inserted)
+}

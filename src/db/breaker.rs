@@ -85,3 +85,10 @@ where
     .await?;
     Ok(())
 }
+
+/// Closes the breaker of a process and forgets its failures (`breaker reset`).
+pub async fn reset(db: &Database, process_id: i32) -> Result<(), DbError> {
+    db.run(save(db.pool(), process_id, CircuitBreaker::default()))
+        .await?;
+    Ok(())
+}

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
 
-use super::status::HostStatus;
+use crate::report::{HostView, ProcessView};
 
 /// The content type of OpenMetrics text, which Prometheus asks for and understands.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -25,8 +25,20 @@ struct ProcessLabels {
 type Flag = Family<ProcessLabels, Gauge>;
 type Figure = Family<ProcessLabels, Gauge<f64, AtomicU64>>;
 
+/// The per-process families, filled from the view and then registered.
+#[derive(Default)]
+struct Families {
+    alive: Flag,
+    in_alarm: Flag,
+    breaker_open: Flag,
+    cpu: Figure,
+    memory: Figure,
+    response: Figure,
+    restarts: Family<ProcessLabels, Counter>,
+}
+
 /// The metrics of `status` as OpenMetrics text, ending with `# EOF`.
-pub fn render(status: &HostStatus) -> Result<String, std::fmt::Error> {
+pub fn render(status: &HostView) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("monitor_service");
     let up = Gauge::<i64>::default();
     up.set(1);
@@ -40,106 +52,102 @@ pub fn render(status: &HostStatus) -> Result<String, std::fmt::Error> {
             score,
         );
     }
-
-    let alive = Flag::default();
-    let in_alarm = Flag::default();
-    let breaker_open = Flag::default();
-    let cpu = Figure::default();
-    let memory = Figure::default();
-    let response = Figure::default();
-    let restarts = Family::<ProcessLabels, Counter>::default();
+    let families = Families::default();
     // Two PROCESE rows may share a name; one series per name, the first row's. The label is
     // the name as the terminal commands print it: no raw control characters in the text.
     let mut seen = HashSet::new();
     for process in &status.processes {
-        let label = crate::report::text::printable(&process.name).into_owned();
-        if !seen.insert(label.clone()) {
-            continue;
+        let label = crate::printable::printable(&process.process.name).into_owned();
+        if seen.insert(label.clone()) {
+            families.add(ProcessLabels { process: label }, process);
         }
-        let labels = ProcessLabels { process: label };
-        in_alarm
+    }
+    families.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+impl Families {
+    fn add(&self, labels: ProcessLabels, process: &ProcessView) {
+        self.in_alarm
             .get_or_create(&labels)
             .set(i64::from(process.alarm));
-        breaker_open
+        self.breaker_open
             .get_or_create(&labels)
-            .set(i64::from(process.breaker_open()));
-        let Some(current) = &process.current else {
-            continue;
+            .set(i64::from(process.breaker.is_open()));
+        if let Some(alive) = process.alive {
+            self.alive.get_or_create(&labels).set(i64::from(alive));
+        }
+        if let Some(restarts) = process.restarts {
+            self.restarts
+                .get_or_create(&labels)
+                .inc_by(u64::try_from(restarts).unwrap_or(0));
+        }
+        let Some(usage) = &process.usage else {
+            return;
         };
-        alive.get_or_create(&labels).set(i64::from(current.alive));
-        restarts
-            .get_or_create(&labels)
-            .inc_by(u64::try_from(current.total_restarts).unwrap_or(0));
         for (family, value) in [
-            (&cpu, current.last_cpu_pct),
-            (&memory, current.last_mem_pct),
-            (&response, current.last_response_ms),
+            (&self.cpu, usage.last_cpu_pct),
+            (&self.memory, usage.last_mem_pct),
+            (&self.response, usage.last_response_ms),
         ] {
             if let Some(value) = value.filter(|v| v.is_finite()) {
                 family.get_or_create(&labels).set(value);
             }
         }
     }
-    registry.register(
-        "process_alive",
-        "Whether the process was running at the last sample",
-        alive,
-    );
-    registry.register(
-        "process_in_alarm",
-        "Whether STATUS_PROCESS.alarma is raised",
-        in_alarm,
-    );
-    registry.register(
-        "process_breaker_open",
-        "Whether the circuit breaker is open or half open",
-        breaker_open,
-    );
-    registry.register(
-        "process_cpu_percent",
-        "CPU use at the last sample, 100 = one core",
-        cpu,
-    );
-    registry.register(
-        "process_memory_percent",
-        "Resident memory at the last sample, percent of the machine's",
-        memory,
-    );
-    registry.register(
-        "process_response_ms",
-        "Duration of the last health check in milliseconds",
-        response,
-    );
-    registry.register(
-        "process_restarts",
-        "Successful restarts of the process by this host",
-        restarts,
-    );
 
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry)?;
-    Ok(text)
+    fn register(self, registry: &mut Registry) {
+        registry.register(
+            "process_alive",
+            "Whether the process is running (the process table at the scrape)",
+            self.alive,
+        );
+        registry.register(
+            "process_in_alarm",
+            "Whether STATUS_PROCESS.alarma is raised",
+            self.in_alarm,
+        );
+        registry.register(
+            "process_breaker_open",
+            "Whether the circuit breaker is open or half open",
+            self.breaker_open,
+        );
+        registry.register(
+            "process_cpu_percent",
+            "CPU use at the last sample, 100 = one core",
+            self.cpu,
+        );
+        registry.register(
+            "process_memory_percent",
+            "Resident memory at the last sample, percent of the machine's",
+            self.memory,
+        );
+        registry.register(
+            "process_response_ms",
+            "Duration of the last health check in milliseconds",
+            self.response,
+        );
+        registry.register(
+            "process_restarts",
+            "Successful restarts of the process by this host",
+            self.restarts,
+        );
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::status::tests::current;
-    use super::super::status::{HostStatus, ProcessStatus};
     use super::*;
     use crate::breaker::BreakerState;
     use crate::report::HealthReport;
+    use crate::report::view::tests::view as process;
 
-    fn status() -> HostStatus {
+    fn status() -> HostView {
         let mut health = HealthReport::new("web1", None, 0.5);
         health.total = Some(0.875);
-        let process = |id, name: &str, alarm, breaker, sampled: bool| ProcessStatus {
-            process_id: id,
-            name: name.to_owned(),
-            alarm,
-            breaker,
-            current: sampled.then(current),
-        };
-        HostStatus {
+        HostView {
             host: "web1".to_owned(),
             monitor_start: None,
             health,

@@ -10,14 +10,13 @@
 //! size, time per request, and the age of a connection.
 //!
 //! - [`routes`]: the router, its limits and the handlers.
-//! - [`status`]: what the page and the metrics show, read from the database.
-//! - [`page`]: the HTML page, a pure function of the status.
-//! - [`metrics`]: the OpenMetrics text, a pure function of the status.
+//! - [`page`]: the HTML page, a pure function of the host's view
+//!   ([`crate::report::read_host`], the one read every surface shares).
+//! - [`metrics`]: the OpenMetrics text, a pure function of the same view.
 
 mod metrics;
 mod page;
 mod routes;
-mod status;
 
 use std::io;
 use std::net::SocketAddr;

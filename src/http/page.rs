@@ -6,9 +6,9 @@
 
 use std::fmt::Write;
 
-use super::status::{HostStatus, ProcessStatus};
-use crate::report::document::timestamp;
 use crate::report::health::Verdict;
+use crate::report::timestamp;
+use crate::report::{HostView, ProcessView};
 
 /// Shown for a figure that is not known.
 const UNKNOWN: &str = "—";
@@ -47,7 +47,7 @@ const COLUMNS: [&str; 11] = [
 ];
 
 /// The page for `status`.
-pub fn render(status: &HostStatus) -> String {
+pub fn render(status: &HostView) -> String {
     let mut html = String::with_capacity(2048 + status.processes.len() * 400);
     let host = escape(&status.host);
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -70,7 +70,7 @@ pub fn render(status: &HostStatus) -> String {
     html
 }
 
-fn summary(html: &mut String, status: &HostStatus) {
+fn summary(html: &mut String, status: &HostView) {
     let start = status
         .monitor_start
         .map_or_else(|| "never".to_owned(), timestamp);
@@ -92,7 +92,7 @@ fn summary(html: &mut String, status: &HostStatus) {
     );
 }
 
-fn table(html: &mut String, processes: &[ProcessStatus]) {
+fn table(html: &mut String, processes: &[ProcessView]) {
     html.push_str("<table id=\"processes\">\n<thead><tr>");
     for column in COLUMNS {
         let _ = write!(html, "<th>{column}</th>");
@@ -111,44 +111,40 @@ fn table(html: &mut String, processes: &[ProcessStatus]) {
     html.push_str("</tbody>\n</table>\n");
 }
 
-fn row(html: &mut String, process: &ProcessStatus) {
-    let name = escape(&process.name);
-    let class = match (process.alarm, process.breaker_open()) {
+fn row(html: &mut String, process: &ProcessView) {
+    let name = escape(&process.process.name);
+    let open = process.breaker.is_open();
+    let class = match (process.alarm, open) {
         (true, _) => " class=\"alarm\"",
         (false, true) => " class=\"breaker-open\"",
         (false, false) => "",
     };
     let _ = write!(html, "<tr{class} data-process=\"{name}\"><td>{name}</td>");
-    let current = process.current.as_ref();
-    match current.map(|c| c.alive) {
+    match process.alive {
         Some(true) => html.push_str("<td class=\"alive\">yes</td>"),
         Some(false) => html.push_str("<td class=\"dead\">no</td>"),
         None => cell(html, "", UNKNOWN),
     }
-    number(html, current.and_then(|c| c.pid).map(|pid| pid.to_string()));
+    number(html, process.pid.map(|pid| pid.to_string()));
     if process.alarm {
         cell(html, "alarm", "ALARM");
     } else {
         cell(html, "", "no");
     }
-    let breaker = process.breaker.as_str();
-    cell(
-        html,
-        if process.breaker_open() {
-            "breaker-open"
-        } else {
-            ""
-        },
-        breaker,
-    );
-    let last_restart =
-        current.map(|c| c.last_restart.map_or_else(|| "never".to_owned(), timestamp));
+    let breaker = process.breaker.state.as_str();
+    cell(html, if open { "breaker-open" } else { "" }, breaker);
+    let last_restart = process.restarts.map(|_| {
+        process
+            .last_restart
+            .map_or_else(|| "never".to_owned(), timestamp)
+    });
     cell(html, "", last_restart.as_deref().unwrap_or(UNKNOWN));
-    number(html, current.map(|c| c.total_restarts.to_string()));
-    number(html, decimals(current.and_then(|c| c.last_cpu_pct), 1));
-    number(html, decimals(current.and_then(|c| c.last_mem_pct), 1));
-    number(html, decimals(current.and_then(|c| c.last_response_ms), 0));
-    let updated = current.map(|c| timestamp(c.updated_at));
+    number(html, process.restarts.map(|n| n.to_string()));
+    let usage = process.usage.as_ref();
+    number(html, decimals(usage.and_then(|u| u.last_cpu_pct), 1));
+    number(html, decimals(usage.and_then(|u| u.last_mem_pct), 1));
+    number(html, decimals(usage.and_then(|u| u.last_response_ms), 0));
+    let updated = usage.map(|u| timestamp(u.updated_at));
     cell(html, "updated", updated.as_deref().unwrap_or(UNKNOWN));
     html.push_str("</tr>\n");
 }
@@ -176,7 +172,7 @@ fn decimals(value: Option<f64>, places: usize) -> Option<String> {
 /// are spelled out as the terminal commands spell them (`\x1b`), so that `curl` of the page
 /// to a terminal is as safe as a browser.
 pub fn escape(text: &str) -> String {
-    let text = crate::report::text::printable(text);
+    let text = crate::printable::printable(text);
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {
         match character {
@@ -193,23 +189,17 @@ pub fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::status::tests::{at, current};
     use super::*;
     use crate::breaker::BreakerState;
     use crate::report::HealthReport;
+    use crate::report::view::tests::{at, view};
 
-    fn process(name: &str, alarm: bool, breaker: BreakerState) -> ProcessStatus {
-        ProcessStatus {
-            process_id: 1,
-            name: name.to_owned(),
-            alarm,
-            breaker,
-            current: Some(current()),
-        }
+    fn process(name: &str, alarm: bool, breaker: BreakerState) -> ProcessView {
+        view(1, name, alarm, breaker, true)
     }
 
-    fn status(processes: Vec<ProcessStatus>) -> HostStatus {
-        HostStatus {
+    fn status(processes: Vec<ProcessView>) -> HostView {
+        HostView {
             host: "web<1>".to_owned(),
             monitor_start: Some(at(9, 30, 0)),
             health: HealthReport::new("web<1>", None, 0.5),
@@ -287,8 +277,7 @@ mod tests {
 
     #[test]
     fn a_process_not_sampled_yet_shows_unknown_figures() {
-        let mut unsampled = process("api", false, BreakerState::Closed);
-        unsampled.current = None;
+        let unsampled = view(1, "api", false, BreakerState::Closed, false);
         let page = render(&status(vec![unsampled]));
         assert!(page.contains("<td>api</td><td>—</td><td class=\"number\">—</td><td>no</td>"));
     }

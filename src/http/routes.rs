@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, Semaphore, oneshot};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::{HttpState, metrics, page, status};
+use super::{HttpState, metrics, page};
 use crate::report::{self, ReportError};
 
 /// Request bodies are never needed (the Refresh form posts nothing): 4 KiB is plenty.
@@ -96,7 +96,7 @@ pub(super) fn router(state: HttpState) -> Router {
 async fn index(State(shared): State<Arc<Shared>>) -> Response {
     let config = shared.state.config.borrow().clone();
     match shared
-        .read(status::host_status(&shared.state.db, &config))
+        .read(report::read_host(&shared.state.db, &config))
         .await
     {
         Ok(status) => {
@@ -117,9 +117,11 @@ async fn index(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn process_stats(State(shared): State<Arc<Shared>>) -> Response {
     let config = shared.state.config.borrow().clone();
-    let document = report::statistics_document(&shared.state.db, &config.monitor.host, None);
-    match shared.read(document).await {
-        Ok(document) => json(document.to_json()),
+    match shared
+        .read(report::read_host(&shared.state.db, &config))
+        .await
+    {
+        Ok(view) => json(report::StatisticsDocument::of_host(&view).to_json()),
         Err(response) => response,
     }
 }
@@ -137,7 +139,7 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let config = shared.state.config.borrow().clone();
     match shared
-        .read(status::host_status(&shared.state.db, &config))
+        .read(report::read_host(&shared.state.db, &config))
         .await
     {
         Ok(status) => match metrics::render(&status) {

@@ -1,17 +1,17 @@
 //! The statistics document of `process-stats-design-review.md`, as `stats --json` prints it and
-//! `GET /process_stats` will serve it: the monitor's start and, per process, the figures of
-//! `PROCESS_STATS`, with the key names of the design review.
+//! `GET /process_stats` serves it: the monitor's start and, per process, the figures of the
+//! host's view ([`super::host`]), with the key names of the design review.
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
-use super::ProcessRef;
-use super::ReportError;
-use super::read::{CurrentStats, host_stats, monitor_start, process_stats, resolve_process};
+use super::host::{read_host, read_process};
+use super::lists::resolve;
+use super::read::monitor_start;
+use super::view::{HostView, ProcessView};
+use super::{ReportError, timestamp};
+use crate::config::Config;
 use crate::db::Database;
-
-/// How the document and the reports write times: the database's UTC time, to the second.
-pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StatisticsDocument {
@@ -51,21 +51,23 @@ pub struct ProcStats {
 }
 
 impl StatisticsDocument {
-    /// The document of these processes; `current` is None for a process not sampled on the
-    /// host (all its figures are then null).
+    /// The document of these processes of the host.
     pub fn new(
         monitor_start: Option<NaiveDateTime>,
-        processes: &[(ProcessRef, Option<CurrentStats>)],
+        processes: &[ProcessView],
     ) -> StatisticsDocument {
         StatisticsDocument {
             monitor_time_of_start: monitor_start.map(timestamp),
             proc_stats: processes
                 .iter()
-                .map(|(process, current)| {
-                    ProcStats::new(&process.name, current.as_ref(), monitor_start)
-                })
+                .map(|process| ProcStats::new(process, monitor_start))
                 .collect(),
         }
+    }
+
+    /// The document of a host's view.
+    pub fn of_host(view: &HostView) -> StatisticsDocument {
+        StatisticsDocument::new(view.monitor_start, &view.processes)
     }
 
     /// The document as indented JSON, for people and scripts alike.
@@ -75,68 +77,46 @@ impl StatisticsDocument {
 }
 
 impl ProcStats {
-    pub fn new(
-        name: &str,
-        current: Option<&CurrentStats>,
-        monitor_start: Option<NaiveDateTime>,
-    ) -> ProcStats {
-        let Some(current) = current else {
-            return ProcStats {
-                proc_name: name.to_owned(),
-                alive: None,
-                last_restart: None,
-                total_restarts: None,
-                avg_response_time_ms: None,
-                max_response_time_ms: None,
-                last_response_time_ms: None,
-                avg_mem_usage_pct: None,
-                max_mem_usage_pct: None,
-                last_mem_usage_pct: None,
-                avg_cpu_usage_pct: None,
-            };
-        };
+    pub fn new(process: &ProcessView, monitor_start: Option<NaiveDateTime>) -> ProcStats {
+        let usage = process.usage.as_ref();
         ProcStats {
-            proc_name: name.to_owned(),
-            alive: Some(current.alive),
+            proc_name: process.process.name.clone(),
+            alive: process.alive,
             // The design review: "If no restarts, it will equal [the monitor's] time of start".
-            last_restart: current.last_restart.or(monitor_start).map(timestamp),
-            total_restarts: Some(i64::from(current.total_restarts)),
-            avg_response_time_ms: whole_milliseconds(current.avg_response_ms),
-            max_response_time_ms: whole_milliseconds(current.max_response_ms),
-            last_response_time_ms: whole_milliseconds(current.last_response_ms),
-            avg_mem_usage_pct: one_decimal(current.avg_mem_pct),
-            max_mem_usage_pct: one_decimal(current.max_mem_pct),
-            last_mem_usage_pct: one_decimal(current.last_mem_pct),
-            avg_cpu_usage_pct: one_decimal(current.avg_cpu_pct),
+            last_restart: process
+                .restarts
+                .and(process.last_restart.or(monitor_start))
+                .map(timestamp),
+            total_restarts: process.restarts,
+            avg_response_time_ms: whole_milliseconds(usage.and_then(|u| u.avg_response_ms)),
+            max_response_time_ms: whole_milliseconds(usage.and_then(|u| u.max_response_ms)),
+            last_response_time_ms: whole_milliseconds(usage.and_then(|u| u.last_response_ms)),
+            avg_mem_usage_pct: one_decimal(usage.and_then(|u| u.avg_mem_pct)),
+            max_mem_usage_pct: one_decimal(usage.and_then(|u| u.max_mem_pct)),
+            last_mem_usage_pct: one_decimal(usage.and_then(|u| u.last_mem_pct)),
+            avg_cpu_usage_pct: one_decimal(usage.and_then(|u| u.avg_cpu_pct)),
         }
     }
 }
 
-/// The statistics document of `host`: every process it samples, or only the one called `name`
-/// (an error if `PROCESE` has no such process; a process not sampled here has null figures).
+/// The statistics document of the host of `config`: every process of its view, or only the
+/// one called `name` (an error if `PROCESE` has no such process; a process unknown here has
+/// null figures).
 pub async fn statistics_document(
     db: &Database,
-    host: &str,
+    config: &Config,
     name: Option<&str>,
 ) -> Result<StatisticsDocument, ReportError> {
-    let start = monitor_start(db, host).await?;
-    let processes = match name {
-        None => host_stats(db, host)
-            .await?
-            .into_iter()
-            .map(|(process, current)| (process, Some(current)))
-            .collect(),
+    match name {
+        None => Ok(StatisticsDocument::of_host(&read_host(db, config).await?)),
         Some(name) => {
-            let process = resolve_process(db, host, name).await?;
-            let current = process_stats(db, host, process.process_id).await?;
-            vec![(process, current)]
+            let host = config.monitor.host.as_str();
+            let process = resolve(db, host, name).await?;
+            let start = monitor_start(db, host).await?;
+            let view = read_process(db, config, &process).await?;
+            Ok(StatisticsDocument::new(start, &[view]))
         }
-    };
-    Ok(StatisticsDocument::new(start, &processes))
-}
-
-pub fn timestamp(time: NaiveDateTime) -> String {
-    time.format(TIME_FORMAT).to_string()
+    }
 }
 
 fn whole_milliseconds(value: Option<f64>) -> Option<i64> {
@@ -153,6 +133,9 @@ fn one_decimal(value: Option<f64>) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::breaker::BreakerState;
+    use crate::report::view::Usage;
+    use crate::report::view::tests::view;
     use chrono::NaiveDate;
 
     fn at(hour: u32, minute: u32) -> NaiveDateTime {
@@ -161,12 +144,12 @@ mod tests {
             .expect("a valid time")
     }
 
-    fn current(last_restart: Option<NaiveDateTime>) -> CurrentStats {
-        CurrentStats {
-            alive: true,
-            pid: Some(4242),
-            last_restart,
-            total_restarts: 3,
+    /// A process restarted 3 times, the last at `last_restart` (None: never).
+    fn process(name: &str, last_restart: Option<NaiveDateTime>) -> ProcessView {
+        let mut view = view(1, name, false, BreakerState::Closed, true);
+        view.restarts = Some(3);
+        view.last_restart = last_restart;
+        view.usage = Some(Usage {
             avg_response_ms: Some(123.4),
             max_response_ms: Some(320.6),
             last_response_ms: None,
@@ -177,22 +160,14 @@ mod tests {
             last_cpu_pct: Some(1.0),
             first_seen: at(11, 0),
             updated_at: at(12, 0),
-        }
-    }
-
-    fn process(name: &str) -> ProcessRef {
-        ProcessRef {
-            process_id: 1,
-            name: name.to_owned(),
-        }
+        });
+        view
     }
 
     #[test]
     fn the_document_has_the_keys_of_the_design_review_in_order() {
-        let document = StatisticsDocument::new(
-            Some(at(12, 0)),
-            &[(process("metrics"), Some(current(Some(at(12, 30)))))],
-        );
+        let document =
+            StatisticsDocument::new(Some(at(12, 0)), &[process("metrics", Some(at(12, 30)))]);
         let json = serde_json::to_string(&document).expect("serializes");
         assert_eq!(
             json,
@@ -206,13 +181,16 @@ mod tests {
 
     #[test]
     fn a_process_never_restarted_shows_the_monitor_start_as_its_last_restart() {
-        let stats = ProcStats::new("httpd", Some(&current(None)), Some(at(9, 5)));
+        let stats = ProcStats::new(&process("httpd", None), Some(at(9, 5)));
         assert_eq!(stats.last_restart.as_deref(), Some("2021-01-20 09:05:00"));
     }
 
     #[test]
     fn a_process_not_sampled_has_every_figure_null() {
-        let stats = ProcStats::new("httpd", None, Some(at(9, 5)));
+        let stats = ProcStats::new(
+            &view(1, "httpd", false, BreakerState::Closed, false),
+            Some(at(9, 5)),
+        );
         let json = serde_json::to_value(&stats).expect("serializes");
         let object = json.as_object().expect("an object");
         assert_eq!(object.len(), 11);

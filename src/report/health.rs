@@ -3,9 +3,10 @@
 
 use serde::Serialize;
 
-use super::ReportError;
-use super::document::timestamp;
-use super::read::{HealthRow, latest_health_row};
+use chrono::NaiveDateTime;
+use sqlx::FromRow;
+
+use super::{ReportError, timestamp};
 use crate::db::Database;
 
 /// What `health --json` prints and `GET /health` will serve. Before the first score every
@@ -77,6 +78,32 @@ pub async fn latest_health(
 ) -> Result<HealthReport, ReportError> {
     let row = latest_health_row(db, host).await?;
     Ok(HealthReport::new(host, row.as_ref(), threshold))
+}
+
+/// The latest row of `HEALTH_SCORE` for a host.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct HealthRow {
+    pub computed_at: NaiveDateTime,
+    pub total: f64,
+    pub restart_status: Option<f64>,
+    pub response_status: Option<f64>,
+    pub memory_status: Option<f64>,
+    pub availability_status: Option<f64>,
+    pub restarts_in_window: i32,
+}
+
+/// The latest health score of `host`; None before the first one.
+pub async fn latest_health_row(
+    db: &Database,
+    host: &str,
+) -> Result<Option<HealthRow>, ReportError> {
+    let query = sqlx::query_as::<_, HealthRow>(
+        "SELECT computed_at, total, restart_status, response_status, memory_status, \
+         availability_status, restarts_in_window FROM HEALTH_SCORE WHERE host = ? \
+         ORDER BY computed_at DESC, id DESC LIMIT 1",
+    )
+    .bind(host);
+    Ok(db.run(query.fetch_optional(db.pool())).await?)
 }
 
 /// Scores are fractions: three decimals say all there is to say about them.

@@ -1,47 +1,55 @@
-//! The statistics read side: what the sampler, the restarter and the health scorer wrote, read
-//! back and presented to operators (`stats`, `health`) and, later, to the HTTP page.
+//! The SQL that reads for operators, and the shapes it returns; formatting is elsewhere (the
+//! command line's renderers for the terminal, the status page's for the page and metrics).
 //!
-//! - [`read`]: the statements, over `PROCESS_STATS`, the availability views of migration 0004,
-//!   `RESTART_EVENTS`, `HEALTH_SCORE` and `MONITOR_INSTANCE`; each one through
-//!   [`Database::run`](crate::db::Database::run), for its deadline.
+//! - [`view`]: the shapes of that read.
+//! - [`host`]: the one read of a host's processes ([`HostView`], [`ProcessView`]) that every
+//!   surface shows, and the rule for where alive, PID and restarts come from.
+//! - [`read`]: the detail figures of `stats` over the availability views of migration 0004,
+//!   `RESTART_EVENTS`, `HEALTH_SCORE` and `MONITOR_INSTANCE`.
+//! - [`lists`]: `PROCESE` names, the one name resolver, the alarm and breaker lists.
 //! - [`document`]: the statistics document of `process-stats-design-review.md` (`stats --json`,
-//!   `GET /process_stats`).
+//!   `GET /process_stats`), a pure conversion of the view.
 //! - [`health`]: the latest health score of a host with its verdict against the threshold.
-//! - [`text`]: the aligned tables and detail pages printed for people.
-//! - [`command`]: the `stats` and `health` commands, from the configuration to stdout.
 //!
-//! Reading and presenting are kept apart so that the presentation is a pure function of the
-//! figures, tested without a database.
+//! Each statement goes through [`Database::run`](crate::db::Database::run), for its deadline.
 
-pub mod command;
 pub mod document;
 pub mod health;
+pub mod host;
+pub mod lists;
 pub mod read;
-pub mod text;
+pub mod view;
+
+use chrono::NaiveDateTime;
 
 use crate::db::DbError;
 
 pub use document::{ProcStats, StatisticsDocument, statistics_document};
 pub use health::{HealthReport, latest_health};
-pub use read::{
-    CurrentStats, Failures, ProcessReport, Recovery, RestartEvent, RestartOutcome, Uptime,
-    host_reports, host_stats, monitor_start, process_report, process_stats, recent_events,
-    resolve_process,
-};
+pub use host::{read_host, read_process};
+pub use read::{Failures, ProcessReport, Recovery, RestartEvent, RestartOutcome, Uptime};
+pub use view::{BreakerView, HostView, ProcessView, Usage};
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// `stats NAME` for a name that `PROCESE` does not hold: the operator's mistake.
+    /// A name that `PROCESE` does not hold: the operator's mistake.
     #[error("unknown process \"{0}\": not in PROCESE")]
     UnknownProcess(String),
     #[error(transparent)]
     Database(#[from] DbError),
 }
 
-/// A process of `PROCESE` as the reports name it.
+/// A process of `PROCESE`: its id and its name, as the table holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessRef {
     pub process_id: i32,
     pub name: String,
+}
+
+/// How the reports write times: the database's UTC time, to the second.
+pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+pub fn timestamp(time: NaiveDateTime) -> String {
+    time.format(TIME_FORMAT).to_string()
 }

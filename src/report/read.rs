@@ -1,5 +1,7 @@
-//! The statements of the reports, and the figures they return. Each statement goes through
-//! [`Database::run`] for its deadline.
+//! The statements of the detail reports (`stats`, `stats NAME`): the availability views, the
+//! restart events, the health score and the monitor's start, added to the processes of
+//! `read_host`. Each statement goes through [`Database::run`] for
+//! its deadline.
 //!
 //! The availability views (migration 0004) are grouped by host and process; each is queried on
 //! its own with the host (and the process) in its WHERE clause, which MariaDB pushes inside the
@@ -10,31 +12,11 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
-use sqlx::{AssertSqlSafe, FromRow};
+use sqlx::AssertSqlSafe;
 
-use super::{ProcessRef, ReportError};
+use super::ReportError;
+use super::view::ProcessView;
 use crate::db::Database;
-
-/// The sampler's current row of one process on one host (`PROCESS_STATS`).
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct CurrentStats {
-    pub alive: bool,
-    pub pid: Option<i32>,
-    /// NULL until the process is restarted successfully for the first time.
-    pub last_restart: Option<NaiveDateTime>,
-    pub total_restarts: i32,
-    pub avg_response_ms: Option<f64>,
-    pub max_response_ms: Option<f64>,
-    pub last_response_ms: Option<f64>,
-    pub avg_mem_pct: Option<f64>,
-    pub max_mem_pct: Option<f64>,
-    pub last_mem_pct: Option<f64>,
-    pub avg_cpu_pct: Option<f64>,
-    pub last_cpu_pct: Option<f64>,
-    /// When monitoring of the process began on this host.
-    pub first_seen: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
 
 /// Uptime percentages over the last hour, day and week (`PROCESS_UPTIME`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -70,9 +52,7 @@ pub struct Failures {
 /// Everything the text reports show about one process on one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessReport {
-    pub process: ProcessRef,
-    /// None when the sampler of this host has no row for the process (not sampled here yet).
-    pub current: Option<CurrentStats>,
+    pub view: ProcessView,
     /// The highest CPU among the samples kept (`stats_retention`).
     pub max_cpu_pct: Option<f64>,
     pub uptime: Uptime,
@@ -124,109 +104,21 @@ impl Scope<'_> {
     }
 }
 
-#[derive(FromRow)]
-struct StatsRow {
-    process_id: i32,
-    process_name: String,
-    #[sqlx(flatten)]
-    current: CurrentStats,
-}
-
-const STATS_SELECT: &str = "SELECT process_id, process_name, alive, pid, last_restart, \
-     total_restarts, avg_response_ms, max_response_ms, last_response_ms, avg_mem_pct, \
-     max_mem_pct, last_mem_pct, avg_cpu_pct, last_cpu_pct, first_seen, updated_at \
-     FROM PROCESS_STATS WHERE host = ?";
-
-/// The `PROCESS_STATS` rows in scope, by name.
-async fn current_stats(
-    db: &Database,
-    scope: Scope<'_>,
-) -> Result<Vec<(ProcessRef, CurrentStats)>, ReportError> {
-    let sql = scope.sql(STATS_SELECT, " ORDER BY process_name, process_id");
-    let query = sqlx::query_as::<_, StatsRow>(sql).bind(scope.host);
-    let rows = db.run(query.fetch_all(db.pool())).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let process = ProcessRef {
-                process_id: row.process_id,
-                name: row.process_name,
-            };
-            (process, row.current)
-        })
-        .collect())
-}
-
-/// The current statistics of every process this host samples, by name.
-pub async fn host_stats(
+/// The reports of these processes of the host, one of them (`process_id`) or all.
+pub async fn reports(
     db: &Database,
     host: &str,
-) -> Result<Vec<(ProcessRef, CurrentStats)>, ReportError> {
-    current_stats(
-        db,
-        Scope {
-            host,
-            process_id: None,
-        },
-    )
-    .await
-}
-
-/// The current statistics of one process on this host, if it is sampled here.
-pub async fn process_stats(
-    db: &Database,
-    host: &str,
-    process_id: i32,
-) -> Result<Option<CurrentStats>, ReportError> {
-    let scope = Scope {
-        host,
-        process_id: Some(process_id),
-    };
-    let mut rows = current_stats(db, scope).await?;
-    Ok(rows.pop().map(|(_, current)| current))
-}
-
-/// The full report of every process this host samples, by name.
-pub async fn host_reports(db: &Database, host: &str) -> Result<Vec<ProcessReport>, ReportError> {
-    let scope = Scope {
-        host,
-        process_id: None,
-    };
-    let processes = current_stats(db, scope).await?;
-    let processes = processes
-        .into_iter()
-        .map(|(process, current)| (process, Some(current)))
-        .collect();
-    reports(db, scope, processes).await
-}
-
-/// The full report of one process on this host, sampled here or not.
-pub async fn process_report(
-    db: &Database,
-    host: &str,
-    process: ProcessRef,
-) -> Result<ProcessReport, ReportError> {
-    let scope = Scope {
-        host,
-        process_id: Some(process.process_id),
-    };
-    let current = process_stats(db, host, process.process_id).await?;
-    let mut reports = reports(db, scope, vec![(process.clone(), current)]).await?;
-    Ok(reports.pop().unwrap_or(ProcessReport {
-        process,
-        current: None,
-        max_cpu_pct: None,
-        uptime: Uptime::default(),
-        recovery: Recovery::default(),
-        failures: None,
-    }))
+    process_id: Option<i32>,
+    processes: Vec<ProcessView>,
+) -> Result<Vec<ProcessReport>, ReportError> {
+    reports_in(db, Scope { host, process_id }, processes).await
 }
 
 /// Adds the figures of the views and of the samples to the processes' current statistics.
-async fn reports(
+async fn reports_in(
     db: &Database,
     scope: Scope<'_>,
-    processes: Vec<(ProcessRef, Option<CurrentStats>)>,
+    processes: Vec<ProcessView>,
 ) -> Result<Vec<ProcessReport>, ReportError> {
     // Independent reads: side by side on the pool's connections, the slowest sets the pace.
     let (mut uptime, mut mttr, mut success, mut failures, mut max_cpu) = tokio::try_join!(
@@ -238,13 +130,12 @@ async fn reports(
     )?;
     Ok(processes
         .into_iter()
-        .map(|(process, current)| {
-            let id = process.process_id;
+        .map(|view| {
+            let id = view.process.process_id;
             let (recoveries, mttr_s, recoveries_24h, mttr_24h_s) =
                 mttr.remove(&id).unwrap_or_default();
             let (events, successes, success_pct) = success.remove(&id).unwrap_or_default();
             ProcessReport {
-                current,
                 max_cpu_pct: max_cpu.remove(&id).flatten(),
                 uptime: uptime.remove(&id).unwrap_or_default(),
                 recovery: Recovery {
@@ -257,7 +148,7 @@ async fn reports(
                     success_pct,
                 },
                 failures: failures.remove(&id),
-                process,
+                view,
             }
         })
         .collect())
@@ -355,28 +246,6 @@ async fn read_max_cpu(
     Ok(rows.into_iter().collect())
 }
 
-/// The `PROCESE` process called exactly `name`. Should several rows share the name, the one
-/// this host samples wins, then the lowest id.
-pub async fn resolve_process(
-    db: &Database,
-    host: &str,
-    name: &str,
-) -> Result<ProcessRef, ReportError> {
-    // The column's collation ignores case; names of executables do not, hence the check below.
-    let query = sqlx::query_as::<_, (i32, String)>(
-        "SELECT p.process_id, p.process_name FROM PROCESE p \
-         LEFT JOIN PROCESS_STATS s ON s.host = ? AND s.process_id = p.process_id \
-         WHERE p.process_name = ? ORDER BY s.process_id IS NULL, p.process_id",
-    )
-    .bind(host)
-    .bind(name);
-    let rows = db.run(query.fetch_all(db.pool())).await?;
-    rows.into_iter()
-        .find(|(_, found)| found == name)
-        .map(|(process_id, name)| ProcessRef { process_id, name })
-        .ok_or_else(|| ReportError::UnknownProcess(name.to_owned()))
-}
-
 /// When the monitor of `host` started (`monitorTimeOfStart`); None if it never ran.
 pub async fn monitor_start(
     db: &Database,
@@ -435,30 +304,4 @@ pub async fn recent_events(
             },
         )
         .collect())
-}
-
-/// The latest row of `HEALTH_SCORE` for a host.
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct HealthRow {
-    pub computed_at: NaiveDateTime,
-    pub total: f64,
-    pub restart_status: Option<f64>,
-    pub response_status: Option<f64>,
-    pub memory_status: Option<f64>,
-    pub availability_status: Option<f64>,
-    pub restarts_in_window: i32,
-}
-
-/// The latest health score of `host`; None before the first one.
-pub async fn latest_health_row(
-    db: &Database,
-    host: &str,
-) -> Result<Option<HealthRow>, ReportError> {
-    let query = sqlx::query_as::<_, HealthRow>(
-        "SELECT computed_at, total, restart_status, response_status, memory_status, \
-         availability_status, restarts_in_window FROM HEALTH_SCORE WHERE host = ? \
-         ORDER BY computed_at DESC, id DESC LIMIT 1",
-    )
-    .bind(host);
-    Ok(db.run(query.fetch_optional(db.pool())).await?)
 }

@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use crate::config::ConfigError;
+use crate::db::DbError;
 use crate::lock::LockError;
 use crate::logging::LoggingError;
+use crate::report::ReportError;
 use crate::service::ServiceError;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,9 @@ pub enum Failure {
     /// Another instance holds the lock (75: try again later).
     #[error("{0}")]
     Locked(LockError),
+    /// The process is being handled by someone else right now (75: try again later).
+    #[error("{0}")]
+    Busy(String),
     /// Bad configuration (78).
     #[error("{0}")]
     Config(ConfigError),
@@ -40,7 +45,7 @@ impl Failure {
             Failure::Usage(_) => 64,
             Failure::Unavailable(_) => 69,
             Failure::Internal(_) => 70,
-            Failure::Locked(LockError::HeldBy { .. }) => 75,
+            Failure::Locked(LockError::HeldBy { .. }) | Failure::Busy(_) => 75,
             Failure::Locked(LockError::Io { .. }) => 70,
             Failure::Config(_) | Failure::Logging(_) | Failure::Listen(_) => 78,
         })
@@ -52,6 +57,27 @@ impl From<ServiceError> for Failure {
         match error {
             ServiceError::Lock(lock) => Failure::Locked(lock),
             listen @ ServiceError::Listen { .. } => Failure::Listen(listen.to_string()),
+        }
+    }
+}
+
+/// A database out of reach is "unavailable"; anything else is a bug or a broken schema.
+impl From<DbError> for Failure {
+    fn from(error: DbError) -> Failure {
+        if error.is_unavailable() {
+            Failure::Unavailable(error.to_string())
+        } else {
+            Failure::Internal(error.to_string())
+        }
+    }
+}
+
+/// A name `PROCESE` does not hold is the operator's mistake, a usage error.
+impl From<ReportError> for Failure {
+    fn from(error: ReportError) -> Failure {
+        match error {
+            ReportError::UnknownProcess(_) => Failure::Usage(error.to_string()),
+            ReportError::Database(error) => Failure::from(error),
         }
     }
 }

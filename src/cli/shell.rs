@@ -6,52 +6,66 @@ use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::CommandFactory;
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{Context, Editor, Helper, Highlighter, Hinter, Validator};
 
-use crate::cli::{Cli, execute_command};
+use super::args::Cli;
+use super::dispatch::{Line, execute_words, runtime};
+use super::failure::Failure;
 use crate::config::Config;
 use crate::db::Database;
-use crate::exit::Failure;
 
 const PROMPT: &str = "monitor> ";
 
-/// The words the first position completes to.
-const COMMANDS: &[&str] = &[
-    "status",
-    "stats",
-    "health",
-    "alarm",
-    "start",
-    "stop",
-    "restart",
-    "breaker",
-    "check-config",
-    "migrate",
-    "completions",
-    "help",
-    "exit",
-    "quit",
-];
+/// The shell's own words beside the command line's commands.
+const SHELL_WORDS: &[&str] = &["help", "exit", "quit"];
 
-/// Subcommands and flags offered after a command.
-fn follow_ups(command: &str) -> &'static [&'static str] {
-    match command {
-        "alarm" => &["list", "set", "clear"],
-        "breaker" => &["list", "reset"],
-        "status" | "health" => &["--json"],
-        "stats" => &["--json"],
-        "completions" => &["bash", "zsh", "fish"],
-        _ => &[],
-    }
-}
-
+/// What the shell completes: the command line's commands, their subcommands, flags and
+/// values, read from the clap tree so that a new command is offered without a list to keep in
+/// step, and the process names of `PROCESE`.
 #[derive(Helper, Hinter, Highlighter, Validator)]
 struct Completion {
+    cli: clap::Command,
     names: Vec<String>,
+}
+
+impl Completion {
+    /// The words that may follow the words `path`, by the clap tree.
+    fn after(&self, path: &[&str]) -> Vec<String> {
+        let mut command = &self.cli;
+        for word in path {
+            match command.find_subcommand(word) {
+                Some(sub) => command = sub,
+                None => return Vec::new(),
+            }
+        }
+        let subcommands = command
+            .get_subcommands()
+            .map(|sub| sub.get_name().to_owned())
+            .filter(|name| !path.is_empty() || !matches!(name.as_str(), "run" | "shell"));
+        let flags = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .filter(|long| *long != "config")
+            .map(|long| format!("--{long}"));
+        let values = command.get_arguments().flat_map(|arg| {
+            arg.get_possible_values()
+                .into_iter()
+                .map(|value| value.get_name().to_owned())
+        });
+        let mut words: Vec<String> = subcommands.chain(flags).chain(values).collect();
+        if path.is_empty() {
+            words.extend(SHELL_WORDS.iter().map(|word| (*word).to_owned()));
+        }
+        let takes_a_name = command.get_positionals().any(|arg| arg.get_id() == "name");
+        if takes_a_name && !path.is_empty() {
+            words.extend(self.names.iter().cloned());
+        }
+        words
+    }
 }
 
 impl Completer for Completion {
@@ -67,29 +81,13 @@ impl Completer for Completion {
         let start = before.rfind(' ').map_or(0, |i| i + 1);
         let word = &before[start..];
         let words: Vec<&str> = before[..start].split_whitespace().collect();
-        let choices: Vec<&str> = match words.as_slice() {
-            [] => COMMANDS.to_vec(),
-            [command] => {
-                let mut choices = follow_ups(command).to_vec();
-                if matches!(*command, "start" | "stop" | "restart" | "stats") {
-                    choices.extend(self.names.iter().map(String::as_str));
-                }
-                choices
-            }
-            ["alarm", "set" | "clear"] => {
-                let mut choices = vec!["--all"];
-                choices.extend(self.names.iter().map(String::as_str));
-                choices
-            }
-            ["breaker", "reset"] => self.names.iter().map(String::as_str).collect(),
-            _ => Vec::new(),
-        };
-        let pairs = choices
+        let pairs = self
+            .after(&words)
             .into_iter()
             .filter(|choice| choice.starts_with(word))
             .map(|choice| Pair {
-                display: choice.to_owned(),
                 replacement: format!("{choice} "),
+                display: choice,
             })
             .collect();
         Ok((start, pairs))
@@ -101,7 +99,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     if !std::io::stdin().is_terminal() {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            if !one_line(config, &line) {
+            if one_line(config, &line) == Line::End {
                 break;
             }
         }
@@ -110,6 +108,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     let mut editor: Editor<Completion, DefaultHistory> =
         Editor::new().map_err(|e| Failure::Internal(format!("starting the shell: {e}")))?;
     editor.set_helper(Some(Completion {
+        cli: Cli::command(),
         names: process_names(config),
     }));
     let history = history_file();
@@ -122,7 +121,7 @@ pub fn run(config: &Config) -> Result<(), Failure> {
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
-                if !one_line(config, &line) {
+                if one_line(config, &line) == Line::End {
                     break;
                 }
             }
@@ -136,55 +135,28 @@ pub fn run(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Carries out one line; false when the shell should end.
-fn one_line(config: &Config, line: &str) -> bool {
+/// Carries out one line.
+fn one_line(config: &Config, line: &str) -> Line {
     let words: Vec<&str> = line.split_whitespace().collect();
-    match words.as_slice() {
-        [] => true,
-        ["exit" | "quit"] => false,
-        ["help"] => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            let _ = command.print_help();
-            true
-        }
-        _ => {
-            let arguments = std::iter::once("monitor_service").chain(words.iter().copied());
-            match Cli::try_parse_from(arguments) {
-                Ok(Cli {
-                    command: Some(command),
-                    ..
-                }) => {
-                    if let Err(failure) = execute_command(config, command) {
-                        eprintln!("monitor_service: {failure}");
-                    }
-                }
-                Ok(Cli { command: None, .. }) => {}
-                Err(error) => {
-                    let _ = error.print();
-                }
-            }
-            true
-        }
-    }
+    execute_words(config, &words)
 }
 
 fn process_names(config: &Config) -> Vec<String> {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    else {
+    let Ok(runtime) = runtime() else {
         return Vec::new();
     };
     runtime.block_on(async {
         let db = Database::connect_lazy(&config.database);
-        let names = crate::control::processes(&db).await.unwrap_or_default();
+        let names = crate::report::lists::processes(&db)
+            .await
+            .unwrap_or_default();
         db.close().await;
         // A name that needs escaping to be printed (control characters, written by another
         // system) is not offered: completing it would echo it raw to the terminal.
         names
             .into_iter()
             .map(|p| p.name)
-            .filter(|name| matches!(crate::report::text::printable(name), Cow::Borrowed(_)))
+            .filter(|name| matches!(crate::printable::printable(name), Cow::Borrowed(_)))
             .collect()
     })
 }
