@@ -643,5 +643,4 @@ async fn right_after_a_restart_status_stats_and_the_page_agree_on_alive_pid_and_
 
     service.stop().await;
     common::fixture::kill_all(&name);
-    world.db.drop_database().await;
 }
