@@ -10,12 +10,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::alarm::{Alarm, TriggerSource};
 use crate::config::Config;
-use crate::db::claims::{self, TriggerSource};
+use crate::db::claims;
 use crate::db::{self, Database, alarms};
 use crate::deadline;
 use crate::notify::PollStatus;
-use crate::restart::Alarm;
 
 /// Longest wait between tries while the database is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);

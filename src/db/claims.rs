@@ -11,24 +11,7 @@ use std::time::Duration;
 use sqlx::mysql::MySqlDatabaseError;
 
 use super::{Database, DbError};
-
-/// Why a process is being handled: `RESTART_EVENTS.trigger_source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TriggerSource {
-    Alarm,
-    Manual,
-    Auto,
-}
-
-impl TriggerSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerSource::Alarm => "alarm",
-            TriggerSource::Manual => "manual",
-            TriggerSource::Auto => "auto",
-        }
-    }
-}
+use crate::alarm::TriggerSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {

@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{MySqlConnection, Row};
 
-use super::claims::TriggerSource;
 use super::columns::{self, TextColumns};
 use super::{Database, DbError};
+use crate::alarm::TriggerSource;
 use crate::breaker::{BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::note::Repertoire;
 

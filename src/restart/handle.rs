@@ -4,15 +4,16 @@
 //! lost nor done again.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::alarm::{Alarm, TriggerSource};
 use crate::breaker::{Admission, BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig};
-use crate::db::claims::{self, Claim, ClaimKey, TriggerSource};
+use crate::db::claims::{self, Claim, ClaimKey};
 use crate::db::events::{self, EventEnd, EventStart};
 use crate::db::{self, Database, DbError};
 use crate::note;
@@ -22,16 +23,6 @@ use super::cycle::{self, CycleReport};
 /// How long a claim lives without renewal: long enough to ride out a short database outage,
 /// short enough that a dead monitor's alarm is retried soon.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
-
-/// A process in alarm, handed from the poll (or the auto alarm) to the restarter.
-#[derive(Debug, Clone)]
-pub struct Alarm {
-    pub process_id: i32,
-    pub process_name: String,
-    pub source: TriggerSource,
-    /// When the monitor first saw it, for `RESTART_EVENTS.detected_at`.
-    pub seen_at: Instant,
-}
 
 /// What became of an alarm.
 #[derive(Debug, Clone, PartialEq, Eq)]

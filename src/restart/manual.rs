@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use crate::alarm::TriggerSource;
 use crate::breaker::{BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig, RestartStrategy};
-use crate::db::claims::{self, Claim, ClaimKey, TriggerSource};
+use crate::db::claims::{self, Claim, ClaimKey};
 use crate::db::events::{self, EventEnd, EventStart};
 use crate::db::{Database, DbError};
 use crate::note;

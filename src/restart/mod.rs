@@ -16,12 +16,12 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::task::TaskTracker;
 
+use crate::alarm::{Alarm, RestartNotice};
 use crate::config::{Config, is_valid_process_name};
 use crate::db::alarms;
 use crate::note;
-use crate::stats::RestartNotice;
 
-pub use handle::{Alarm, Handled, RestartContext};
+pub use handle::{Handled, RestartContext};
 
 /// The restarter task's state.
 pub struct Restarter {

@@ -19,16 +19,15 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::alarm::{Alarm, RestartNotice, TriggerSource};
 use crate::command::{self, Program};
 use crate::config::{Config, is_valid_process_name};
-use crate::db::claims::TriggerSource;
 use crate::db::stats::{self as store, Metric as StoredMetric, Sample};
 use crate::db::{Database, DbError};
 use crate::health::{self, Crossing, HealthInputs, ThresholdWatch};
 use crate::note;
 use crate::process::watch::{self as watching, Units, Watched};
 use crate::process::{FoundProcess, ProcessTable, files};
-use crate::restart::Alarm;
 
 use heartbeat::{Beat, Target};
 use monitored::{Monitored, OwnedTask, Seen};
@@ -40,14 +39,6 @@ const LOW_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A watched process exited: its process id in `PROCESE`, and which process it was.
 type Exit = (i32, FoundProcess);
-
-/// What the restarter tells the sampler, so that a restart's own kill is not taken for a
-/// death, and the new process is watched at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestartNotice {
-    Began(i32),
-    Ended(i32),
-}
 
 /// The channels the sampler works with.
 pub struct SamplerLinks {
