@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
+use crate::db::claims::ClaimOwner;
 use crate::http::{self, HttpState};
 use crate::lock::{self, LockError};
 use crate::logging::LogFile;
@@ -66,12 +67,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         None => None,
     };
     let db = Database::connect_lazy(&config.database);
-    let owner_prefix = format!("daemon@{}/", config.monitor.host);
-    let owner = format!(
-        "{owner_prefix}{}/{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
+    let owner = ClaimOwner::daemon(&config.monitor.host);
     tracing::info!(
         host = %config.monitor.host,
         processes = config.processes.len(),
@@ -119,7 +115,6 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         alarms: alarm_tx,
         shutdown: shutdown.clone(),
         owner,
-        owner_prefix,
         progress: progress_tx,
         schema_ready: schema_tx,
         watchdog: notify::watchdog_interval(),

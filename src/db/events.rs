@@ -50,7 +50,7 @@ pub struct EventEnd<'a> {
     /// The strategy that acted last (`service` or `process`), if any ran.
     pub strategy: Option<&'a str>,
     pub attempts: u32,
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
     /// The breaker before the cycle, its policy and the cycle's outcome: the new state is
     /// computed with the database clock inside the transaction. `None` leaves it untouched.
     pub breaker: Option<(CircuitBreaker, BreakerPolicy, CycleOutcome)>,
@@ -121,7 +121,10 @@ async fn finish_event(
     end: &EventEnd<'_>,
     repertoire: Repertoire,
 ) -> Result<bool, sqlx::Error> {
-    let error = end.error.map(|e| e.chars().take(255).collect::<String>());
+    let error = end
+        .error
+        .as_deref()
+        .map(|e| e.chars().take(255).collect::<String>());
     let tries = fallbacks(error.as_deref(), repertoire);
     let last = tries.len() - 1;
     for (n, error) in tries.into_iter().enumerate() {

@@ -6,6 +6,7 @@
 //! breakers and claims it works through live in the database.
 
 pub mod cycle;
+pub mod error;
 pub mod handle;
 pub mod manual;
 pub mod plan;
@@ -138,7 +139,7 @@ impl Restarter {
         }
         tracing::info!(process = %alarm.process_name, process_id = alarm.process_id, "waits for the restart of process {holder}, of the same name");
         let db = self.context.db.clone();
-        let (process_id, text) = (alarm.process_id, waiting_note(holder));
+        let (process_id, text) = (alarm.process_id, note::waiting_behind(holder));
         queue.push(alarm);
         self.tracker.spawn(async move {
             if let Err(error) = alarms::write_note_if_changed(&db, process_id, &text).await {
@@ -205,11 +206,4 @@ impl Restarter {
             }
         });
     }
-}
-
-/// The note of an alarm waiting for the restart of the same process name through another id.
-fn waiting_note(holder: i32) -> String {
-    note::fit(&format!(
-        "waits for process {holder}'s restart of the same name"
-    ))
 }
