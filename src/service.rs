@@ -87,7 +87,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let (refresh_tx, refresh_rx) = mpsc::channel(4);
-    let restarter = Restarter::new(context, config_rx.clone(), tracker.clone(), Some(notice_tx));
+    let restarter = Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx);
     let restarter = tokio::spawn(restarter.run(alarm_rx));
     let sampler = Sampler::new(
         db.clone(),

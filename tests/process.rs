@@ -33,7 +33,7 @@ async fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> boo
 async fn found(table: &mut ProcessTable, name: &str, matcher: &ProcessMatch) -> Vec<FoundProcess> {
     let mut found = Vec::new();
     let appeared = wait_until(DEADLINE, || {
-        table.refresh();
+        *table = ProcessTable::new().expect("the process table");
         found = table.find(name, matcher);
         !found.is_empty()
     })
@@ -309,7 +309,7 @@ async fn a_zombie_is_dead_and_never_found() {
         wait_until(DEADLINE, || state_of(zombie) == Some('Z')).await,
         "{zombie} is not a zombie"
     );
-    table.refresh();
+    table = ProcessTable::new().expect("the process table");
     assert_eq!(table.find("sleeper", &matcher), []);
     assert_eq!(watched.read(units), None, "a watched zombie reads as dead");
     assert!(Watched::open(before[0]).is_err(), "a zombie is not watched");

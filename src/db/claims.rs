@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use sqlx::mysql::MySqlDatabaseError;
 
-use super::{Database, DbError};
+use super::{Database, DbError, micros};
 use crate::alarm::TriggerSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,10 +72,6 @@ impl ClaimOwner {
     pub fn host_prefix(&self) -> &str {
         &self.text[..self.prefix]
     }
-}
-
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
 /// What a claim is on: the alarm's process id, and the process name on this host.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{MySqlConnection, Row};
 
 use super::columns::{self, TextColumns};
-use super::{Database, DbError};
+use super::{Database, DbError, micros};
 use crate::alarm::TriggerSource;
 use crate::breaker::{BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::note::Repertoire;
@@ -23,7 +23,6 @@ pub struct EventStart<'a> {
 
 /// Inserts the event row of a cycle about to run; returns its id.
 pub async fn begin(db: &Database, start: &EventStart<'_>) -> Result<u64, DbError> {
-    let micros = i64::try_from(start.detected_ago.as_micros()).unwrap_or(i64::MAX);
     let result = db
         .run(
             sqlx::query(
@@ -35,7 +34,7 @@ pub async fn begin(db: &Database, start: &EventStart<'_>) -> Result<u64, DbError
             .bind(start.process_name)
             .bind(start.host)
             .bind(start.source.as_str())
-            .bind(micros)
+            .bind(micros(start.detected_ago))
             .execute(db.pool()),
         )
         .await?;

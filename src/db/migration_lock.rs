@@ -60,7 +60,7 @@ impl MigrationLock {
     ) -> Result<MigrationLock, DbError> {
         db.run(sqlx::query(CREATE_TABLE).execute(db.pool())).await?;
         let owner = owner_name();
-        let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+        let ttl_us = super::micros(ttl);
         let started = Instant::now();
         let mut tries = 0u32;
         let mut said_waiting = false;

@@ -23,6 +23,12 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 use crate::config::DatabaseConfig;
 
+/// A duration in whole microseconds, for `INTERVAL ? MICROSECOND`; one past `i64` (some
+/// 292,000 years) is held at the maximum.
+pub(crate) fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// The schema, embedded at build time (`build.rs` makes cargo watch the folder).
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
