@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use sqlx::mysql::MySqlDatabaseError;
-
 use super::{Database, DbError, micros};
 use crate::alarm::TriggerSource;
 
@@ -146,13 +144,8 @@ async fn insert(
         .await;
     match inserted {
         Ok(_) => Ok(true),
-        Err(DbError::Sql(sqlx::Error::Database(error)))
-            if error
-                .try_downcast_ref::<MySqlDatabaseError>()
-                .is_some_and(|e| e.number() == 1062) =>
-        {
-            Ok(false)
-        }
+        // A duplicate key: a row already holds the id or the name.
+        Err(error) if error.server_number() == Some(1062) => Ok(false),
         Err(error) => Err(error),
     }
 }

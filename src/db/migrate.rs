@@ -86,7 +86,7 @@ pub async fn schema_state(db: &Database) -> Result<SchemaState, DbError> {
         .await
     {
         Ok(rows) => rows,
-        Err(error) if mysql_error_number(&error) == Some(1146) => Vec::new(),
+        Err(error) if error.server_number() == Some(1146) => Vec::new(),
         Err(error) => return Err(error),
     };
     let mut state = SchemaState::default();
@@ -189,22 +189,6 @@ async fn apply_locked(db: &Database) -> Result<usize, DbError> {
     migrator.set_locking(false);
     migrator.run(db.pool()).await?;
     Ok(state.pending.len())
-}
-
-/// The server's error number, when the error is one.
-pub(super) fn mysql_error_number(error: &DbError) -> Option<u16> {
-    let sql = match error {
-        DbError::Sql(error) | DbError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => {
-            error
-        }
-        _ => return None,
-    };
-    match sql {
-        sqlx::Error::Database(error) => error
-            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            .map(|error| error.number()),
-        _ => None,
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::migrate::mysql_error_number;
 use super::{Database, DbError};
 
 /// The table, created by the migrator itself: it must exist before any migration runs.
@@ -120,7 +119,7 @@ pub async fn holder(db: &Database, live_only: bool) -> Result<Option<LockHolder>
         .await
     {
         Ok(row) => row,
-        Err(error) if mysql_error_number(&error) == Some(1146) => None,
+        Err(error) if error.server_number() == Some(1146) => None,
         Err(error) => return Err(error),
     };
     row.map(|row| {
@@ -175,7 +174,9 @@ async fn try_take(db: &Database, owner: &str, ttl_us: i64) -> Result<bool, DbErr
 }
 
 fn is_taken(error: &DbError) -> bool {
-    mysql_error_number(error).is_some_and(|number| TAKEN_ERRORS.contains(&number))
+    error
+        .server_number()
+        .is_some_and(|number| TAKEN_ERRORS.contains(&number))
 }
 
 /// Short at first (an up-to-date schema takes milliseconds to check), doubling to a second.

@@ -66,6 +66,24 @@ impl DbError {
     }
 }
 
+impl DbError {
+    /// The server's error number, when the error is one.
+    pub fn server_number(&self) -> Option<u16> {
+        let sql = match self {
+            DbError::Sql(error) | DbError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => {
+                error
+            }
+            _ => return None,
+        };
+        match sql {
+            sqlx::Error::Database(error) => error
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|error| error.number()),
+            _ => None,
+        }
+    }
+}
+
 /// Server errors that mean "not now" rather than "never": refused logins and a missing
 /// database (an operator fixes those, not us, so keep trying quietly), too many connections,
 /// server shutdown, connection killed, query interrupted, lock wait timeout, deadlock,
@@ -214,7 +232,7 @@ impl Database {
             .await
         {
             // Created by a concurrent `migrate` between the server's check and its own.
-            Err(error) if migrate::mysql_error_number(&error) == Some(1007) => Ok(()),
+            Err(error) if error.server_number() == Some(1007) => Ok(()),
             result => result.map(|_| ()),
         };
         server.close().await;
