@@ -47,9 +47,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use monitor_service::alarm::TriggerSource;
 use monitor_service::config::{Config, ProcessMatch};
 use monitor_service::db::Database;
-use monitor_service::db::claims::{self, ClaimKey, TriggerSource};
+use monitor_service::db::claims::{self, ClaimKey};
 use monitor_service::db::events::{self, EventStart};
 use monitor_service::db::stats as store;
 use monitor_service::process::watch::{self, Units, Watched};

@@ -100,6 +100,29 @@ pub fn failed(reason: &str, attempts: u32, host: &str, at: DateTime<Utc>) -> Str
     fit(&text)
 }
 
+/// A manual `start`, `stop` or `restart` that worked: what, how, when, where.
+pub fn operator_done(action: &str, strategy: &str, host: &str, at: DateTime<Utc>) -> String {
+    fit(&format!(
+        "{action} by operator via {strategy} at {} UTC on {host}",
+        timestamp(at)
+    ))
+}
+
+/// A manual action that failed: why first.
+pub fn operator_failed(action: &str, reason: &str, host: &str, at: DateTime<Utc>) -> String {
+    fit(&format!(
+        "{action} by operator failed: {reason} at {} UTC on {host}",
+        timestamp(at)
+    ))
+}
+
+/// An alarm waiting for the restart of the same process name through another id, `holder`.
+pub fn waiting_behind(holder: i32) -> String {
+    fit(&format!(
+        "waits for process {holder}'s restart of the same name"
+    ))
+}
+
 /// An alarm left alone because the breaker is open.
 pub fn breaker_open(until: DateTime<Utc>, failures: u32) -> String {
     fit(&format!(

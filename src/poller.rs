@@ -10,12 +10,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::alarm::{Alarm, TriggerSource};
 use crate::config::Config;
-use crate::db::claims::{self, TriggerSource};
+use crate::db::claims::{self, ClaimOwner};
 use crate::db::{self, Database, alarms};
 use crate::deadline;
 use crate::notify::PollStatus;
-use crate::restart::Alarm;
 
 /// Longest wait between tries while the database is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -25,9 +25,8 @@ pub struct Poller {
     pub config: watch::Receiver<Arc<Config>>,
     pub alarms: mpsc::Sender<Vec<Alarm>>,
     pub shutdown: CancellationToken,
-    /// This monitor's claim owner, and the prefix all runs on this host share.
-    pub owner: String,
-    pub owner_prefix: String,
+    /// This monitor's claim owner: the claims of earlier runs on this host are expired.
+    pub owner: ClaimOwner,
     /// Told after every completed iteration (the watchdog's sign of progress).
     pub progress: watch::Sender<PollStatus>,
     /// Set once the schema is migrated (`prepare` done): the sampler waits for it.
@@ -142,8 +141,7 @@ impl Poller {
             self.db.create_database_if_missing(&config.database).await?;
             self.migrate_with_keepalive().await?;
         }
-        let expired =
-            claims::expire_left_by_earlier_runs(&self.db, &self.owner_prefix, &self.owner).await?;
+        let expired = claims::expire_left_by_earlier_runs(&self.db, &self.owner).await?;
         if expired > 0 {
             tracing::warn!(
                 "{expired} alarm claims left by an earlier run on this host: retrying them now"

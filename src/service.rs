@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
+use crate::db::claims::ClaimOwner;
 use crate::http::{self, HttpState};
 use crate::lock::{self, LockError};
 use crate::logging::LogFile;
@@ -63,12 +64,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     let _lock = lock::acquire(&config.monitor.lock_file)?;
     let listener = bind_status_page(&config).await?;
     let db = Database::connect_lazy(&config.database);
-    let owner_prefix = format!("daemon@{}/", config.monitor.host);
-    let owner = format!(
-        "{owner_prefix}{}/{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_micros()
-    );
+    let owner = ClaimOwner::daemon(&config.monitor.host);
     log_start(&config);
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let tracker = TaskTracker::new();
@@ -83,7 +79,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let (refresh_tx, refresh_rx) = mpsc::channel(4);
-    let restarter = Restarter::new(context, config_rx.clone(), tracker.clone(), Some(notice_tx));
+    let restarter = Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx);
     let restarter = tokio::spawn(restarter.run(alarm_rx));
     let sampler = Sampler::new(
         db.clone(),
@@ -111,7 +107,6 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         alarms: alarm_tx,
         shutdown: shutdown.clone(),
         owner,
-        owner_prefix,
         progress: progress_tx,
         schema_ready: schema_tx,
         watchdog: notify::watchdog_interval(),

@@ -8,8 +8,9 @@ use std::time::Duration;
 use assert_cmd::Command;
 use chrono::{DateTime, Utc};
 use common::fixture::{Fixture, kill_all, pids_of};
+use monitor_service::alarm::TriggerSource;
 use monitor_service::db::Database;
-use monitor_service::db::claims::{self, Claim, ClaimKey, TriggerSource};
+use monitor_service::db::claims::{self, Claim, ClaimKey};
 use predicates::prelude::*;
 use sqlx::Row;
 

@@ -36,9 +36,10 @@ async fn note_round_trip(mode: &'static str) {
     // A multi-byte character (four bytes in UTF-8) at position 100, more after it.
     let text = format!("{}𝄞é and more", "n".repeat(99));
 
-    alarms::write_note(&db, 1, &text)
+    let written = alarms::write_note_if_changed(&db, 1, &text)
         .await
         .expect("write the note");
+    assert!(written, "a new note is written");
     let note = world.status(1).await.1.expect("a note");
     assert_eq!(note.chars().count(), 100);
     assert!(note.ends_with('𝄞'), "{note}");

@@ -23,7 +23,7 @@ const DEADLINE: Duration = Duration::from_secs(5);
 async fn found(table: &mut ProcessTable, name: &str, matcher: &ProcessMatch) -> Vec<FoundProcess> {
     let what = format!("{name} is found with {matcher:?}");
     wait_for(DEADLINE, &what, || {
-        table.refresh();
+        *table = ProcessTable::new().expect("the process table");
         let found = table.find(name, matcher);
         async move { (!found.is_empty()).then_some(found) }
     })
@@ -283,7 +283,7 @@ async fn a_zombie_is_dead_and_never_found() {
         || async move { state_of(zombie) == Some('Z') },
     )
     .await;
-    table.refresh();
+    table = ProcessTable::new().expect("the process table");
     assert_eq!(table.find("sleeper", &matcher), []);
     assert_eq!(watched.read(units), None, "a watched zombie reads as dead");
     assert!(Watched::open(before[0]).is_err(), "a zombie is not watched");

@@ -54,22 +54,6 @@ pub async fn poll(db: &Database) -> Result<Poll, DbError> {
     Ok(poll)
 }
 
-/// Writes a note and leaves the alarm as it is.
-pub async fn write_note(db: &Database, process_id: i32, note: &str) -> Result<(), DbError> {
-    let repertoire = db.text_columns().await.notes;
-    write_text(db, &crate::note::fit(note), repertoire, |note| async move {
-        db.run(
-            sqlx::query("UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ?")
-                .bind(note)
-                .bind(process_id)
-                .execute(db.pool()),
-        )
-        .await
-    })
-    .await?;
-    Ok(())
-}
-
 /// Writes a note unless it is already there; returns whether it changed. Lets a condition
 /// that persists across polls (an open breaker, a refused name) be noted once.
 pub async fn write_note_if_changed(

@@ -8,27 +8,8 @@
 
 use std::time::Duration;
 
-use sqlx::mysql::MySqlDatabaseError;
-
-use super::{Database, DbError};
-
-/// Why a process is being handled: `RESTART_EVENTS.trigger_source`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TriggerSource {
-    Alarm,
-    Manual,
-    Auto,
-}
-
-impl TriggerSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerSource::Alarm => "alarm",
-            TriggerSource::Manual => "manual",
-            TriggerSource::Auto => "auto",
-        }
-    }
-}
+use super::{Database, DbError, micros};
+use crate::alarm::TriggerSource;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -46,8 +27,49 @@ impl Claim {
     }
 }
 
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+/// Who holds a claim: `daemon@HOST/PID/START` for the service, `cli@HOST/PID/START` for a
+/// manual command, START in microseconds since the epoch so that a PID used again is another
+/// owner. Built and read here only: the host prefix is how a restarted monitor recognizes the
+/// claims of its earlier runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimOwner {
+    text: String,
+    /// The length of `daemon@HOST/` (or `cli@HOST/`) in `text`.
+    prefix: usize,
+}
+
+impl ClaimOwner {
+    /// This run of the service on `host`.
+    pub fn daemon(host: &str) -> ClaimOwner {
+        ClaimOwner::of_this_process("daemon", host)
+    }
+
+    /// A manual command on `host`.
+    pub fn cli(host: &str) -> ClaimOwner {
+        ClaimOwner::of_this_process("cli", host)
+    }
+
+    fn of_this_process(kind: &str, host: &str) -> ClaimOwner {
+        let prefix = format!("{kind}@{host}/");
+        ClaimOwner {
+            prefix: prefix.len(),
+            text: format!(
+                "{prefix}{}/{}",
+                std::process::id(),
+                chrono::Utc::now().timestamp_micros()
+            ),
+        }
+    }
+
+    /// What `ALARM_CLAIM.owner` holds.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// What every owner of the same kind on the same host begins with.
+    pub fn host_prefix(&self) -> &str {
+        &self.text[..self.prefix]
+    }
 }
 
 /// What a claim is on: the alarm's process id, and the process name on this host.
@@ -122,13 +144,8 @@ async fn insert(
         .await;
     match inserted {
         Ok(_) => Ok(true),
-        Err(DbError::Sql(sqlx::Error::Database(error)))
-            if error
-                .try_downcast_ref::<MySqlDatabaseError>()
-                .is_some_and(|e| e.number() == 1062) =>
-        {
-            Ok(false)
-        }
+        // A duplicate key: a row already holds the id or the name.
+        Err(error) if error.server_number() == Some(1062) => Ok(false),
         Err(error) => Err(error),
     }
 }
@@ -167,17 +184,36 @@ pub async fn release(db: &Database, process_id: i32, owner: &str) -> Result<(), 
     Ok(())
 }
 
-/// Lets go at once of the leases that earlier runs on this host left behind: only one monitor
-/// runs per host (the lock file), so their owners are dead and waiting for expiry would only
-/// delay the retry.
+/// Who holds the claim in the way of `key`: on the same id, or on the same name on its host.
+/// `None` when the claim is gone meanwhile.
+pub async fn holder(db: &Database, key: ClaimKey<'_>) -> Result<Option<String>, DbError> {
+    use sqlx::Row;
+    let row = db
+        .run(
+            sqlx::query(
+                "SELECT owner FROM ALARM_CLAIM \
+                 WHERE process_id = ? OR (host = ? AND process_name = ?) LIMIT 1",
+            )
+            .bind(key.process_id)
+            .bind(key.host)
+            .bind(key.process_name)
+            .fetch_optional(db.pool()),
+        )
+        .await?;
+    Ok(row.and_then(|r| r.try_get::<String, _>(0).ok()))
+}
+
+/// Lets go at once of the leases that earlier runs of `owner` on its host left behind: only
+/// one monitor runs per host (the lock file), so their owners are dead and waiting for expiry
+/// would only delay the retry.
 pub async fn expire_left_by_earlier_runs(
     db: &Database,
-    host_prefix: &str,
-    owner: &str,
+    owner: &ClaimOwner,
 ) -> Result<u64, DbError> {
     let pattern = format!(
         "{}%",
-        host_prefix
+        owner
+            .host_prefix()
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_")
@@ -189,9 +225,32 @@ pub async fn expire_left_by_earlier_runs(
                  WHERE owner LIKE ? AND owner <> ? AND expires_at >= NOW(3)",
             )
             .bind(pattern)
-            .bind(owner)
+            .bind(owner.as_str())
             .execute(db.pool()),
         )
         .await?;
     Ok(result.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_names_its_kind_host_process_and_start_and_shares_the_host_prefix() {
+        let owner = ClaimOwner::daemon("db1");
+        assert_eq!(owner.host_prefix(), "daemon@db1/");
+        let rest = owner
+            .as_str()
+            .strip_prefix("daemon@db1/")
+            .expect("the prefix");
+        let (pid, start) = rest.split_once('/').expect("PID/START");
+        assert_eq!(pid, std::process::id().to_string());
+        assert!(
+            start.parse::<i64>().is_ok_and(|micros| micros > 0),
+            "{start}"
+        );
+        assert_eq!(ClaimOwner::cli("db1").host_prefix(), "cli@db1/");
+        assert_eq!(ClaimOwner::daemon("db1/x").host_prefix(), "daemon@db1/x/");
+    }
 }

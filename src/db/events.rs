@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{MySqlConnection, Row};
 
-use super::claims::TriggerSource;
 use super::columns::{self, TextColumns};
-use super::{Database, DbError};
+use super::{Database, DbError, micros};
+use crate::alarm::TriggerSource;
 use crate::breaker::{BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::note::Repertoire;
 
@@ -23,7 +23,6 @@ pub struct EventStart<'a> {
 
 /// Inserts the event row of a cycle about to run; returns its id.
 pub async fn begin(db: &Database, start: &EventStart<'_>) -> Result<u64, DbError> {
-    let micros = i64::try_from(start.detected_ago.as_micros()).unwrap_or(i64::MAX);
     let result = db
         .run(
             sqlx::query(
@@ -35,7 +34,7 @@ pub async fn begin(db: &Database, start: &EventStart<'_>) -> Result<u64, DbError
             .bind(start.process_name)
             .bind(start.host)
             .bind(start.source.as_str())
-            .bind(micros)
+            .bind(micros(start.detected_ago))
             .execute(db.pool()),
         )
         .await?;
@@ -50,7 +49,7 @@ pub struct EventEnd<'a> {
     /// The strategy that acted last (`service` or `process`), if any ran.
     pub strategy: Option<&'a str>,
     pub attempts: u32,
-    pub error: Option<&'a str>,
+    pub error: Option<String>,
     /// The breaker before the cycle, its policy and the cycle's outcome: the new state is
     /// computed with the database clock inside the transaction. `None` leaves it untouched.
     pub breaker: Option<(CircuitBreaker, BreakerPolicy, CycleOutcome)>,
@@ -121,7 +120,10 @@ async fn finish_event(
     end: &EventEnd<'_>,
     repertoire: Repertoire,
 ) -> Result<bool, sqlx::Error> {
-    let error = end.error.map(|e| e.chars().take(255).collect::<String>());
+    let error = end
+        .error
+        .as_deref()
+        .map(|e| e.chars().take(255).collect::<String>());
     let tries = fallbacks(error.as_deref(), repertoire);
     let last = tries.len() - 1;
     for (n, error) in tries.into_iter().enumerate() {

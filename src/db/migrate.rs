@@ -86,7 +86,7 @@ pub async fn schema_state(db: &Database) -> Result<SchemaState, DbError> {
         .await
     {
         Ok(rows) => rows,
-        Err(error) if error.mysql_number() == Some(1146) => Vec::new(),
+        Err(error) if error.server_number() == Some(1146) => Vec::new(),
         Err(error) => return Err(error),
     };
     let mut state = SchemaState::default();

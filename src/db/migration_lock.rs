@@ -59,7 +59,7 @@ impl MigrationLock {
     ) -> Result<MigrationLock, DbError> {
         db.run(sqlx::query(CREATE_TABLE).execute(db.pool())).await?;
         let owner = owner_name();
-        let ttl_us = i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX);
+        let ttl_us = super::micros(ttl);
         let started = Instant::now();
         let mut tries = 0u32;
         let mut said_waiting = false;
@@ -119,7 +119,7 @@ pub async fn holder(db: &Database, live_only: bool) -> Result<Option<LockHolder>
         .await
     {
         Ok(row) => row,
-        Err(error) if error.mysql_number() == Some(1146) => None,
+        Err(error) if error.server_number() == Some(1146) => None,
         Err(error) => return Err(error),
     };
     row.map(|row| {
@@ -175,7 +175,7 @@ async fn try_take(db: &Database, owner: &str, ttl_us: i64) -> Result<bool, DbErr
 
 fn is_taken(error: &DbError) -> bool {
     error
-        .mysql_number()
+        .server_number()
         .is_some_and(|number| TAKEN_ERRORS.contains(&number))
 }
 

@@ -23,6 +23,12 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 use crate::config::DatabaseConfig;
 
+/// A duration in whole microseconds, for `INTERVAL ? MICROSECOND`; one past `i64` (some
+/// 292,000 years) is held at the maximum.
+pub(crate) fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// The schema, embedded at build time (`build.rs` makes cargo watch the folder).
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -59,9 +65,8 @@ impl DbError {
         }
     }
 
-    /// The server's error number, when the error is one (the migrations tell "table missing"
-    /// and "lock row taken" apart by it).
-    fn mysql_number(&self) -> Option<u16> {
+    /// The server's error number, when the error is one.
+    pub fn server_number(&self) -> Option<u16> {
         let sql = match self {
             DbError::Sql(error) | DbError::Migrate(sqlx::migrate::MigrateError::Execute(error)) => {
                 error
@@ -225,7 +230,7 @@ impl Database {
             .await
         {
             // Created by a concurrent `migrate` between the server's check and its own.
-            Err(error) if error.mysql_number() == Some(1007) => Ok(()),
+            Err(error) if error.server_number() == Some(1007) => Ok(()),
             result => result.map(|_| ()),
         };
         server.close().await;

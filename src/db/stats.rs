@@ -7,15 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{MySql, QueryBuilder, Row};
 
-use super::{Database, DbError};
+use super::{Database, DbError, micros};
 use crate::health::HealthScore;
 
 /// Rows per statement: well under the protocol's 65,535 placeholders.
 const BATCH: usize = 400;
-
-fn micros(duration: Duration) -> i64 {
-    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
 
 /// A process of `PROCESE`, with whether it is in alarm now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -69,13 +69,6 @@ impl ProcessTable {
         Ok(table)
     }
 
-    /// Reads the process table again; where `/proc` cannot be read it is left empty.
-    pub fn refresh(&mut self) {
-        if let Err(error) = files::with_room(|| self.scan()) {
-            tracing::warn!("{}", ProcessError(error));
-        }
-    }
-
     /// One pass over `/proc`. A process that cannot be read because it is gone (or is
     /// another user's, hidden) is left out; any other failure (out of descriptors, say) fails
     /// the scan, rather than make a live process look dead.

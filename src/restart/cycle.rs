@@ -6,10 +6,11 @@ use crate::command::{self, CommandOutcome, Program};
 use crate::config::ProcessConfig;
 use crate::process::{self, ProcessTable, StopOutcome};
 
+use super::error::{MethodFailure, RestartError};
 use super::plan::{self, AfterFailure, Method};
 
 /// How a cycle ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum CycleReport {
     Restarted {
         method: Method,
@@ -19,7 +20,7 @@ pub enum CycleReport {
         /// The method that acted last, if any got as far as acting.
         method: Option<Method>,
         attempts: u32,
-        reason: String,
+        reason: RestartError,
     },
 }
 
@@ -73,7 +74,7 @@ pub async fn run_cycle(process: &ProcessConfig) -> CycleReport {
 async fn run_attempt(
     process: &ProcessConfig,
     last_method: &mut Option<Method>,
-) -> Result<Method, String> {
+) -> Result<Method, RestartError> {
     if let Some(pre) = &process.pre_restart_command {
         let program = Program::Shell {
             text: pre,
@@ -82,10 +83,10 @@ async fn run_attempt(
         if let CommandOutcome::Failed(failure) =
             command::run(program, process.command_timeout).await
         {
-            return Err(format!("pre-restart command: {failure}"));
+            return Err(RestartError::PreRestart(failure));
         }
     }
-    let mut reasons = Vec::new();
+    let mut failures = Vec::new();
     for &method in plan::methods(process.restart_strategy) {
         *last_method = Some(method);
         let result = match method {
@@ -94,26 +95,26 @@ async fn run_attempt(
         };
         match result {
             Ok(()) => return Ok(method),
-            Err(reason) => {
-                let reason = format!("{}: {reason}", method.as_str());
+            Err(error) => {
+                let failure = MethodFailure { method, error };
                 if Some(&method) != plan::methods(process.restart_strategy).last() {
-                    tracing::warn!(process = %process.name, "{reason}; falling back");
+                    tracing::warn!(process = %process.name, "{failure}; falling back");
                 }
-                reasons.push(reason);
+                failures.push(failure);
             }
         }
     }
-    Err(reasons.join("; "))
+    Err(RestartError::Methods(failures))
 }
 
 /// `systemctl restart <unit>`, then the health check.
-pub async fn restart_service(process: &ProcessConfig) -> Result<(), String> {
+pub async fn restart_service(process: &ProcessConfig) -> Result<(), RestartError> {
     systemctl("restart", process).await?;
     health_check(process).await
 }
 
 /// `systemctl VERB -- <unit>` under `command_timeout`.
-pub async fn systemctl(verb: &str, process: &ProcessConfig) -> Result<(), String> {
+pub async fn systemctl(verb: &'static str, process: &ProcessConfig) -> Result<(), RestartError> {
     let unit = process.service_name();
     let program = Program::Exec {
         program: "systemctl",
@@ -121,30 +122,34 @@ pub async fn systemctl(verb: &str, process: &ProcessConfig) -> Result<(), String
     };
     match command::run(program, process.command_timeout).await {
         CommandOutcome::Success => Ok(()),
-        CommandOutcome::Failed(failure) => Err(format!("systemctl {verb} {unit}: {failure}")),
+        CommandOutcome::Failed(failure) => Err(RestartError::Systemctl {
+            verb,
+            unit: unit.to_owned(),
+            failure,
+        }),
     }
 }
 
 /// Whether an instance of the process runs now.
-pub fn is_running(process: &ProcessConfig) -> Result<bool, String> {
+pub fn is_running(process: &ProcessConfig) -> Result<bool, RestartError> {
     find(process).map(|found| !found.is_empty())
 }
 
 /// Stops every instance of the process, starts `start_command`, then the health check.
-pub async fn restart_process(process: &ProcessConfig) -> Result<(), String> {
+pub async fn restart_process(process: &ProcessConfig) -> Result<(), RestartError> {
     stop_process(process).await?;
     start_process(process).await
 }
 
 /// Stops every running instance: SIGTERM to each process group, SIGKILL after
 /// `stop_timeout`.
-pub async fn stop_process(process: &ProcessConfig) -> Result<(), String> {
+pub async fn stop_process(process: &ProcessConfig) -> Result<(), RestartError> {
     let found = find(process)?;
     if found.is_empty() {
         return Ok(());
     }
     match process::stop(&found, process.stop_timeout).await {
-        outcome @ StopOutcome::StillAlive(_) => Err(format!("stopping: {outcome}")),
+        outcome @ StopOutcome::StillAlive(_) => Err(RestartError::Stop(outcome)),
         outcome => {
             tracing::debug!(process = %process.name, "{outcome}");
             Ok(())
@@ -154,12 +159,11 @@ pub async fn stop_process(process: &ProcessConfig) -> Result<(), String> {
 
 /// Spawns `start_command` detached and waits for the health check; a start command that
 /// exits with an error before the check passes fails the attempt at once with its reason.
-pub async fn start_process(process: &ProcessConfig) -> Result<(), String> {
+pub async fn start_process(process: &ProcessConfig) -> Result<(), RestartError> {
     let Some(start) = &process.start_command else {
-        return Err("no start_command configured".to_owned());
+        return Err(RestartError::NoStartCommand);
     };
-    let mut child = command::spawn_detached(start, &process.name)
-        .map_err(|error| format!("start_command: {error}"))?;
+    let mut child = command::spawn_detached(start, &process.name).map_err(RestartError::StartIo)?;
     let check = health_check(process);
     tokio::pin!(check);
     let mut start_exited = false;
@@ -173,9 +177,11 @@ pub async fn start_process(process: &ProcessConfig) -> Result<(), String> {
                     Ok(status) if status.success() => {}
                     Ok(status) => {
                         let start = Program::Shell { text: start, name: &process.name };
-                        return Err(format!("start_command: {}", command::outcome(&start, status, String::new())));
+                        if let CommandOutcome::Failed(failure) = command::outcome(&start, status, String::new()) {
+                            return Err(RestartError::StartFailed(failure));
+                        }
                     }
-                    Err(error) => return Err(format!("start_command: {error}")),
+                    Err(error) => return Err(RestartError::StartIo(error)),
                 }
             }
         }
@@ -184,7 +190,7 @@ pub async fn start_process(process: &ProcessConfig) -> Result<(), String> {
 
 /// The health check, retried until it passes or `health_check_timeout` runs out. Without a
 /// health check command, a method that completed counts as healthy.
-pub async fn health_check(process: &ProcessConfig) -> Result<(), String> {
+pub async fn health_check(process: &ProcessConfig) -> Result<(), RestartError> {
     let Some(text) = &process.health_check_command else {
         return Ok(());
     };
@@ -197,11 +203,11 @@ pub async fn health_check(process: &ProcessConfig) -> Result<(), String> {
         .outcome
     {
         CommandOutcome::Success => Ok(()),
-        CommandOutcome::Failed(failure) => Err(format!("health check: {failure}")),
+        CommandOutcome::Failed(failure) => Err(RestartError::HealthCheck(failure)),
     }
 }
 
-fn find(process: &ProcessConfig) -> Result<Vec<process::FoundProcess>, String> {
-    let table = ProcessTable::new().map_err(|error| error.to_string())?;
+fn find(process: &ProcessConfig) -> Result<Vec<process::FoundProcess>, RestartError> {
+    let table = ProcessTable::new()?;
     Ok(table.find(&process.name, &process.matcher))
 }

@@ -4,34 +4,26 @@
 //! lost nor done again.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
+use crate::alarm::{Alarm, TriggerSource};
 use crate::breaker::{Admission, BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig};
-use crate::db::claims::{self, Claim, ClaimKey, TriggerSource};
+use crate::db::claims::{self, Claim, ClaimKey, ClaimOwner};
 use crate::db::events::{self, EventEnd, EventStart};
 use crate::db::{self, Database, DbError};
 use crate::note;
 
 use super::cycle::{self, CycleReport};
+use super::plan::Method;
 
 /// How long a claim lives without renewal: long enough to ride out a short database outage,
 /// short enough that a dead monitor's alarm is retried soon.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
-
-/// A process in alarm, handed from the poll (or the auto alarm) to the restarter.
-#[derive(Debug, Clone)]
-pub struct Alarm {
-    pub process_id: i32,
-    pub process_name: String,
-    pub source: TriggerSource,
-    /// When the monitor first saw it, for `RESTART_EVENTS.detected_at`.
-    pub seen_at: Instant,
-}
 
 /// What became of an alarm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,8 +46,8 @@ pub enum Handled {
 #[derive(Debug, Clone)]
 pub struct RestartContext {
     pub db: Database,
-    /// Identifies this monitor's claims: `daemon@HOST/PID/START`.
-    pub owner: String,
+    /// Identifies this monitor's claims.
+    pub owner: ClaimOwner,
     pub shutdown: CancellationToken,
 }
 
@@ -80,7 +72,7 @@ pub async fn handle(
                 tracing::error!(process = %alarm.process_name, "handling the alarm: {error}");
             }
             // Best effort: an unreleased claim expires on its own.
-            let _ = claims::release(&context.db, alarm.process_id, &context.owner).await;
+            let _ = claims::release(&context.db, alarm.process_id, context.owner.as_str()).await;
             Handled::Deferred
         }
     }
@@ -98,17 +90,17 @@ async fn handle_claimed(
         host: &config.monitor.host,
         process_name: &alarm.process_name,
     };
-    let claim = claims::claim(db, key, &context.owner, alarm.source, CLAIM_LEASE).await?;
+    let claim = claims::claim(db, key, context.owner.as_str(), alarm.source, CLAIM_LEASE).await?;
     if !claim.is_ours() {
         return Ok(Handled::Busy);
     }
     if claim == Claim::TakenOver {
         tracing::warn!(process = %alarm.process_name, "took over a claim its monitor left expired: retrying");
     }
-    let _lease = LeaseRenewal::start(context, alarm.process_id);
+    let _lease = renew_lease(context, alarm.process_id);
     let admission = db::breaker::load(db, alarm.process_id).await?;
     if !admission.alarm_raised && alarm.source != TriggerSource::Manual {
-        claims::release(db, alarm.process_id, &context.owner).await?;
+        claims::release(db, alarm.process_id, context.owner.as_str()).await?;
         return Ok(Handled::AlreadyCleared);
     }
     let policy = policy(config);
@@ -172,7 +164,7 @@ async fn refuse(
     if changed {
         tracing::warn!(process = %alarm.process_name, "circuit breaker open until {} UTC: restart not tried", note::timestamp(until));
     }
-    claims::release(&context.db, alarm.process_id, &context.owner).await
+    claims::release(&context.db, alarm.process_id, context.owner.as_str()).await
 }
 
 /// Writes the end of a cycle, retrying while the database is unreachable: the restart has
@@ -188,10 +180,6 @@ pub async fn finish(
 ) {
     let host = config.monitor.host.as_str();
     let max_attempts = process.max_attempts;
-    let (success, error) = match report {
-        CycleReport::Restarted { .. } => (true, None),
-        CycleReport::Failed { reason, .. } => (false, Some(reason.as_str())),
-    };
     match report {
         CycleReport::Restarted { method, attempt } => {
             tracing::info!(process = %alarm.process_name, "restarted via {} (attempt {attempt}/{max_attempts})", method.as_str())
@@ -208,22 +196,19 @@ pub async fn finish(
         }
         CycleReport::Failed {
             attempts, reason, ..
-        } => note::failed(reason, *attempts, host, now),
+        } => note::failed(&reason.to_string(), *attempts, host, now),
     };
+    let end = event_end(
+        event_id,
+        alarm.process_id,
+        report,
+        breaker,
+        true,
+        &note,
+        &context.owner,
+    );
     let mut failures = 0;
     loop {
-        let end = EventEnd {
-            event_id,
-            process_id: alarm.process_id,
-            success,
-            strategy: report.method().map(|m| m.as_str()),
-            attempts: report.attempts(),
-            error,
-            breaker,
-            clear_alarm: success,
-            note: &note,
-            claim_owner: &context.owner,
-        };
         match events::finish(&context.db, &end).await {
             Ok(()) => return,
             Err(error) if error.is_unavailable() => {
@@ -238,27 +223,47 @@ pub async fn finish(
     }
 }
 
-/// Renews a claim in the background while its holder works; stops when dropped.
-struct LeaseRenewal(tokio::task::JoinHandle<()>);
-
-impl LeaseRenewal {
-    fn start(context: &RestartContext, process_id: i32) -> LeaseRenewal {
-        let db = context.db.clone();
-        let owner: Arc<str> = context.owner.as_str().into();
-        LeaseRenewal(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(CLAIM_LEASE / 3);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                // A failed renewal is retried at the next tick; the lease has room for two.
-                let _ = claims::renew(&db, process_id, &owner, CLAIM_LEASE).await;
-            }
-        }))
+/// The end of event `event_id` for a cycle's `report`: the one mapping of a report to
+/// `RESTART_EVENTS`, the alarm and the claim, for the daemon and the manual commands alike.
+/// A success clears the alarm when `success_clears` (a manual stop leaves it as it was).
+pub fn event_end<'a>(
+    event_id: u64,
+    process_id: i32,
+    report: &CycleReport,
+    breaker: Option<(CircuitBreaker, BreakerPolicy, CycleOutcome)>,
+    success_clears: bool,
+    note: &'a (dyn Fn(DateTime<Utc>) -> String + Sync),
+    owner: &'a ClaimOwner,
+) -> EventEnd<'a> {
+    let success = matches!(report, CycleReport::Restarted { .. });
+    EventEnd {
+        event_id,
+        process_id,
+        success,
+        strategy: report.method().map(Method::as_str),
+        attempts: report.attempts(),
+        error: match report {
+            CycleReport::Failed { reason, .. } => Some(reason.to_string()),
+            CycleReport::Restarted { .. } => None,
+        },
+        breaker,
+        clear_alarm: success && success_clears,
+        note,
+        claim_owner: owner.as_str(),
     }
 }
 
-impl Drop for LeaseRenewal {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// Renews a claim in the background while its holder works; stops when dropped.
+fn renew_lease(context: &RestartContext, process_id: i32) -> AbortOnDropHandle<()> {
+    let db = context.db.clone();
+    let owner: Arc<str> = context.owner.as_str().into();
+    AbortOnDropHandle::new(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(CLAIM_LEASE / 3);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            // A failed renewal is retried at the next tick; the lease has room for two.
+            let _ = claims::renew(&db, process_id, &owner, CLAIM_LEASE).await;
+        }
+    }))
 }

@@ -7,17 +7,17 @@
 use std::fmt;
 use std::time::Instant;
 
-use chrono::{DateTime, Utc};
-
+use crate::alarm::TriggerSource;
 use crate::breaker::{BreakerPolicy, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig, RestartStrategy};
-use crate::db::claims::{self, Claim, ClaimKey, TriggerSource};
-use crate::db::events::{self, EventEnd, EventStart};
+use crate::db::claims::{self, Claim, ClaimKey, ClaimOwner};
+use crate::db::events::{self, EventStart};
 use crate::db::{Database, DbError};
 use crate::note;
 
 use super::cycle::{self, CycleReport};
-use super::handle::{CLAIM_LEASE, policy};
+use super::error::RestartError;
+use super::handle::{CLAIM_LEASE, event_end, policy};
 use super::plan::Method;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub enum ManualError {
     Failed {
         action: Action,
         name: String,
-        reason: String,
+        reason: RestartError,
     },
     #[error(transparent)]
     Database(#[from] DbError),
@@ -59,20 +59,18 @@ pub async fn act(
     process_id: i32,
     action: Action,
 ) -> Result<String, ManualError> {
-    let owner = format!(
-        "cli@{}/{}/{}",
-        config.monitor.host,
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    );
+    let owner = ClaimOwner::cli(&config.monitor.host);
     let key = ClaimKey {
         process_id,
         host: &config.monitor.host,
         process_name: &process.name,
     };
-    let claim = claims::claim(db, key, &owner, TriggerSource::Manual, CLAIM_LEASE).await?;
+    let claim = claims::claim(db, key, owner.as_str(), TriggerSource::Manual, CLAIM_LEASE).await?;
     if claim == Claim::Busy {
-        let holder = claim_holder(db, key).await.unwrap_or_default();
+        let holder = claims::holder(db, key)
+            .await
+            .map(|holder| holder.unwrap_or_else(|| "another monitor".to_owned()))
+            .unwrap_or_default();
         return Err(ManualError::Busy(process.name.clone(), holder));
     }
     let event_id = events::begin(
@@ -94,27 +92,27 @@ pub async fn act(
     };
     let breaker = manual_breaker(db, config, process_id, action, &report).await?;
     let host = config.monitor.host.as_str();
-    let note = |now: DateTime<Utc>| manual_note(action, &report, host, now);
-    events::finish(
-        db,
-        &EventEnd {
-            event_id,
-            process_id,
-            success: matches!(report, CycleReport::Restarted { .. }),
-            strategy: report.method().map(Method::as_str),
-            attempts: report.attempts(),
-            error: match &report {
-                CycleReport::Failed { reason, .. } => Some(reason.as_str()),
-                CycleReport::Restarted { .. } => None,
-            },
-            breaker,
-            // A process stopped on purpose is not healthy: its alarm stays as it was.
-            clear_alarm: action != Action::Stop && matches!(report, CycleReport::Restarted { .. }),
-            note: &note,
-            claim_owner: &owner,
-        },
-    )
-    .await?;
+    let action_text = action.to_string();
+    let note = |now| match &report {
+        CycleReport::Restarted { method, .. } => {
+            note::operator_done(&action_text, method.as_str(), host, now)
+        }
+        CycleReport::Failed { reason, .. } => {
+            note::operator_failed(&action_text, &reason.to_string(), host, now)
+        }
+    };
+    // A process stopped on purpose is not healthy: its alarm stays as it was.
+    let success_clears = action != Action::Stop;
+    let end = event_end(
+        event_id,
+        process_id,
+        &report,
+        breaker,
+        success_clears,
+        &note,
+        &owner,
+    );
+    events::finish(db, &end).await?;
     match report {
         CycleReport::Restarted { method, .. } => Ok(format!(
             "{action} {}: done via {} in {:.1} s",
@@ -149,7 +147,7 @@ async fn manual_breaker(
     )))
 }
 
-fn single(process: &ProcessConfig, outcome: Result<Method, String>) -> CycleReport {
+fn single(process: &ProcessConfig, outcome: Result<Method, RestartError>) -> CycleReport {
     match outcome {
         Ok(method) => CycleReport::Restarted { method, attempt: 1 },
         Err(reason) => CycleReport::Failed {
@@ -165,7 +163,7 @@ fn single(process: &ProcessConfig, outcome: Result<Method, String>) -> CycleRepo
 
 /// `systemctl start`, or the start command, then the health check. `auto` tries the unit
 /// first, as a restart would.
-async fn start(process: &ProcessConfig) -> Result<Method, String> {
+async fn start(process: &ProcessConfig) -> Result<Method, RestartError> {
     if process.restart_strategy != RestartStrategy::Process {
         match cycle::systemctl("start", process)
             .await
@@ -189,7 +187,7 @@ async fn start(process: &ProcessConfig) -> Result<Method, String> {
 }
 
 /// `systemctl stop`, or SIGTERM to the process group then SIGKILL after `stop_timeout`.
-async fn stop(process: &ProcessConfig) -> Result<Method, String> {
+async fn stop(process: &ProcessConfig) -> Result<Method, RestartError> {
     if process.restart_strategy != RestartStrategy::Process {
         match cycle::systemctl("stop", process).await {
             Ok(()) => return Ok(Method::Service),
@@ -202,38 +200,4 @@ async fn stop(process: &ProcessConfig) -> Result<Method, String> {
         }
     }
     cycle::stop_process(process).await.map(|()| Method::Process)
-}
-
-fn manual_note(action: Action, report: &CycleReport, host: &str, now: DateTime<Utc>) -> String {
-    match report {
-        CycleReport::Restarted { method, .. } => note::fit(&format!(
-            "{action} by operator via {} at {} UTC on {host}",
-            method.as_str(),
-            note::timestamp(now)
-        )),
-        CycleReport::Failed { reason, .. } => note::fit(&format!(
-            "{action} by operator failed: {reason} at {} UTC on {host}",
-            note::timestamp(now)
-        )),
-    }
-}
-
-/// Who holds the claim in the way: on the same id, or on the same name on this host.
-async fn claim_holder(db: &Database, key: ClaimKey<'_>) -> Result<String, DbError> {
-    use sqlx::Row;
-    let row = db
-        .run(
-            sqlx::query(
-                "SELECT owner FROM ALARM_CLAIM \
-                 WHERE process_id = ? OR (host = ? AND process_name = ?) LIMIT 1",
-            )
-            .bind(key.process_id)
-            .bind(key.host)
-            .bind(key.process_name)
-            .fetch_optional(db.pool()),
-        )
-        .await?;
-    Ok(row
-        .and_then(|r| r.try_get::<String, _>(0).ok())
-        .unwrap_or_else(|| "another monitor".to_owned()))
 }

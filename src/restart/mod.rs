@@ -6,6 +6,7 @@
 //! breakers and claims it works through live in the database.
 
 pub mod cycle;
+pub mod error;
 pub mod handle;
 pub mod manual;
 pub mod plan;
@@ -16,12 +17,12 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::task::TaskTracker;
 
+use crate::alarm::{Alarm, RestartNotice};
 use crate::config::{Config, is_valid_process_name};
 use crate::db::alarms;
 use crate::note;
-use crate::stats::RestartNotice;
 
-pub use handle::{Alarm, Handled, RestartContext};
+pub use handle::{Handled, RestartContext};
 
 /// The restarter task's state.
 pub struct Restarter {
@@ -39,7 +40,7 @@ pub struct Restarter {
     waiting: HashMap<String, Vec<Alarm>>,
     tracker: TaskTracker,
     /// Tells the sampler which processes are being restarted.
-    notices: Option<mpsc::UnboundedSender<RestartNotice>>,
+    notices: mpsc::UnboundedSender<RestartNotice>,
 }
 
 impl Restarter {
@@ -47,7 +48,7 @@ impl Restarter {
         context: RestartContext,
         config: watch::Receiver<Arc<Config>>,
         tracker: TaskTracker,
-        notices: Option<mpsc::UnboundedSender<RestartNotice>>,
+        notices: mpsc::UnboundedSender<RestartNotice>,
     ) -> Restarter {
         let parallel = config.borrow().monitor.max_parallel_restarts;
         Restarter {
@@ -105,9 +106,7 @@ impl Restarter {
         self.in_hand
             .insert(alarm.process_name.clone(), alarm.process_id);
         let notices = self.notices.clone();
-        if let Some(notices) = &notices {
-            let _ = notices.send(RestartNotice::Began(alarm.process_id));
-        }
+        let _ = notices.send(RestartNotice::Began(alarm.process_id));
         let context = self.context.clone();
         let permits = self.permits.clone();
         let done = done.clone();
@@ -117,9 +116,7 @@ impl Restarter {
             if let Ok(_permit) = permits.acquire_owned().await {
                 handle::handle(&context, &config, &process, &alarm).await;
             }
-            if let Some(notices) = notices {
-                let _ = notices.send(RestartNotice::Ended(alarm.process_id));
-            }
+            let _ = notices.send(RestartNotice::Ended(alarm.process_id));
             let _ = done.send(alarm.process_name);
         });
     }
@@ -133,12 +130,10 @@ impl Restarter {
         }
         // The sampler sees the same process die under this id too: a restart's kill, not a
         // death to auto-alarm.
-        if let Some(notices) = &self.notices {
-            let _ = notices.send(RestartNotice::Began(alarm.process_id));
-        }
+        let _ = self.notices.send(RestartNotice::Began(alarm.process_id));
         tracing::info!(process = %alarm.process_name, process_id = alarm.process_id, "waits for the restart of process {holder}, of the same name");
         let db = self.context.db.clone();
-        let (process_id, text) = (alarm.process_id, waiting_note(holder));
+        let (process_id, text) = (alarm.process_id, note::waiting_behind(holder));
         queue.push(alarm);
         self.tracker.spawn(async move {
             if let Err(error) = alarms::write_note_if_changed(&db, process_id, &text).await {
@@ -163,9 +158,7 @@ impl Restarter {
         self.dispatch(next, done);
         if !self.in_hand.contains_key(name) {
             // Not taken after all (no longer configured here): it was told it began.
-            if let Some(notices) = &self.notices {
-                let _ = notices.send(RestartNotice::Ended(process_id));
-            }
+            let _ = self.notices.send(RestartNotice::Ended(process_id));
         }
         for alarm in rest {
             self.dispatch(alarm, done);
@@ -205,11 +198,4 @@ impl Restarter {
             }
         });
     }
-}
-
-/// The note of an alarm waiting for the restart of the same process name through another id.
-fn waiting_note(holder: i32) -> String {
-    note::fit(&format!(
-        "waits for process {holder}'s restart of the same name"
-    ))
 }

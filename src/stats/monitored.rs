@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::config::ProcessConfig;
 use crate::db::stats::CurrentStats;
@@ -12,16 +12,6 @@ use crate::process::FoundProcess;
 use crate::process::watch::Watched;
 
 use super::window::Window;
-
-/// A background task that ends with its owner.
-#[derive(Debug)]
-pub struct OwnedTask(pub JoinHandle<()>);
-
-impl Drop for OwnedTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// One metric: its window, and the last value seen.
 #[derive(Debug, Clone)]
@@ -73,7 +63,7 @@ pub struct Monitored {
     /// Found alive at the last look but not watchable (out of file descriptors, say).
     pub unwatchable: Option<FoundProcess>,
     /// Wakes the sampler when the watched process exits.
-    pub exit_task: Option<OwnedTask>,
+    pub exit_task: Option<AbortOnDropHandle<()>>,
     /// `None` until the first check: the state in the database is unknown.
     pub last_seen: Option<Seen>,
     pub dead_streak: u32,

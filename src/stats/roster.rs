@@ -1,0 +1,300 @@
+//! The roster: the processes this host watches, kept in line with `PROCESE` and the config,
+//! and their discovery in the process table. A process found is watched through its pidfd and
+//! kept-open `statm` while the limit of open files leaves room, by sampling otherwise; its
+//! exit comes back on the roster's channel. It also publishes the heartbeat's targets.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::config::{Config, is_valid_process_name};
+use crate::db::stats::{self as store, Metric as StoredMetric};
+use crate::db::{Database, DbError};
+use crate::process::watch::{self as watching, Watched};
+use crate::process::{FoundProcess, ProcessTable, files};
+
+use super::heartbeat::Target;
+use super::monitored::{Monitored, Seen};
+use super::window;
+use super::{Clock, log_failure};
+
+/// A watched process exited: its process id in `PROCESE`, and which process it was.
+pub type Exit = (i32, FoundProcess);
+
+/// What a look for one process in the process table found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Found and watched from now on.
+    Watching,
+    /// Found alive but not watchable (out of descriptors, say): counted alive, without
+    /// figures, and looked for again at the next sample.
+    AliveUnwatched,
+    /// Not running (or not on the roster).
+    NotFound,
+}
+
+impl Lookup {
+    /// What the look counts as for the process's checks.
+    pub fn seen(self) -> Seen {
+        match self {
+            Lookup::Watching | Lookup::AliveUnwatched => Seen::Alive,
+            Lookup::NotFound => Seen::Dead,
+        }
+    }
+}
+
+/// Whether the processes not watched were looked for in the process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// They were (or there were none): those not found are dead.
+    Complete,
+    /// The table could not be read (out of descriptors): whether they live is unknown.
+    Unreadable,
+}
+
+pub struct Roster {
+    processes: HashMap<i32, Monitored>,
+    /// Exit notices from the pidfd tasks: (process_id, the process that exited).
+    exits_tx: mpsc::UnboundedSender<Exit>,
+    exits_rx: mpsc::UnboundedReceiver<Exit>,
+    /// What the heartbeat task checks.
+    targets: watch::Sender<Arc<Vec<Target>>>,
+    /// How many processes may hold descriptors (statm and pidfd) under the limit of open
+    /// files; the others are watched by sampling.
+    descriptor_room: usize,
+    /// Sampling instead of descriptors was logged (once a run).
+    sampling_logged: bool,
+}
+
+impl Roster {
+    pub fn new() -> Roster {
+        let (exits_tx, exits_rx) = mpsc::unbounded_channel();
+        Roster {
+            processes: HashMap::new(),
+            exits_tx,
+            exits_rx,
+            targets: watch::channel(Arc::new(Vec::new())).0,
+            descriptor_room: usize::MAX,
+            sampling_logged: false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.processes.len()
+    }
+
+    pub fn ids(&self) -> Vec<i32> {
+        self.processes.keys().copied().collect()
+    }
+
+    pub fn get_mut(&mut self, process_id: i32) -> Option<&mut Monitored> {
+        self.processes.get_mut(&process_id)
+    }
+
+    pub fn processes(&self) -> impl Iterator<Item = &Monitored> {
+        self.processes.values()
+    }
+
+    pub fn processes_mut(&mut self) -> impl Iterator<Item = &mut Monitored> {
+        self.processes.values_mut()
+    }
+
+    /// The next exit a pidfd task reported.
+    pub async fn next_exit(&mut self) -> Option<Exit> {
+        self.exits_rx.recv().await
+    }
+
+    pub fn targets(&self) -> &watch::Sender<Arc<Vec<Target>>> {
+        &self.targets
+    }
+
+    /// Brings the set of monitored processes in line with `PROCESE` and the config.
+    pub async fn sync(
+        &mut self,
+        db: &Database,
+        config: &Config,
+        clock: Clock,
+    ) -> Result<(), DbError> {
+        let roster = store::roster(db).await?;
+        let retention = config.monitor.stats_retention;
+        let mut seen = Vec::with_capacity(roster.len());
+        let mut fresh = false;
+        for row in roster {
+            if !is_valid_process_name(&row.process_name) {
+                continue;
+            }
+            let Some(process) = config.process(&row.process_name) else {
+                continue;
+            };
+            seen.push(row.process_id);
+            let entry = self.processes.entry(row.process_id).or_insert_with(|| {
+                fresh = true;
+                Monitored::new(row.process_id, process.clone(), retention)
+            });
+            if entry.config.name != process.name {
+                *entry = Monitored::new(row.process_id, process.clone(), retention);
+                fresh = true;
+            }
+            entry.config = process;
+            entry.alarm_raised = row.alarm_raised;
+        }
+        self.processes.retain(|id, _| seen.contains(id));
+        self.descriptor_room = files::make_room_for(self.processes.len());
+        if fresh {
+            self.seed_windows(db, config, clock).await;
+        }
+        self.publish_targets();
+        Ok(())
+    }
+
+    /// Fills the windows of new processes from the samples already stored, so that averages
+    /// cover the retention window across a restart of the monitor.
+    async fn seed_windows(&mut self, db: &Database, config: &Config, clock: Clock) {
+        let retention = config.monitor.stats_retention;
+        let span = retention / window::BUCKETS as u32;
+        let stored = match store::stored_aggregates(db, &config.monitor.host, retention, span).await
+        {
+            Ok(stored) => stored,
+            Err(error) => return log_failure("reading stored samples", &error),
+        };
+        let now = clock.now();
+        for aggregate in stored {
+            let Some(process) = self.processes.get_mut(&aggregate.process_id) else {
+                continue;
+            };
+            // Seed only windows that have seen nothing yet in this run.
+            let metric = match aggregate.metric {
+                StoredMetric::Cpu => &mut process.cpu,
+                StoredMetric::Memory => &mut process.memory,
+                StoredMetric::Response => &mut process.response,
+            };
+            if metric.last.is_some() {
+                continue;
+            }
+            let index = metric.window.bucket_of(now).saturating_sub(aggregate.age);
+            metric
+                .window
+                .add_aggregate(index, aggregate.sum, aggregate.count, aggregate.max);
+        }
+    }
+
+    fn publish_targets(&self) {
+        let targets: Vec<Target> = self
+            .processes
+            .values()
+            .filter_map(|p| {
+                Some(Target {
+                    process_id: p.process_id,
+                    name: p.config.name.clone(),
+                    command: p.config.health_check_command.clone()?,
+                    timeout: p.config.health_check_timeout,
+                })
+            })
+            .collect();
+        if **self.targets.borrow() != targets {
+            self.targets.send_replace(Arc::new(targets));
+        }
+    }
+
+    /// One scan of the process table finds every process not watched now.
+    pub fn find_missing(&mut self) -> Scan {
+        let missing: Vec<i32> = self
+            .processes
+            .values()
+            .filter(|p| p.watched.is_none())
+            .map(|p| p.process_id)
+            .collect();
+        if missing.is_empty() {
+            return Scan::Complete;
+        }
+        let table = match ProcessTable::new() {
+            Ok(table) => table,
+            Err(error) => {
+                tracing::warn!("{error}");
+                return Scan::Unreadable;
+            }
+        };
+        for id in missing {
+            self.find_in(&table, id);
+        }
+        Scan::Complete
+    }
+
+    /// Looks for one process in `table` and watches it when found.
+    pub fn find_in(&mut self, table: &ProcessTable, process_id: i32) -> Lookup {
+        let Some(process) = self.processes.get(&process_id) else {
+            return Lookup::NotFound;
+        };
+        let found = table.find(&process.config.name, &process.config.matcher);
+        let held = self
+            .processes
+            .values()
+            .filter(|p| p.holds_descriptors())
+            .count();
+        let keep = held < self.descriptor_room;
+        if !keep {
+            self.log_sampling_once(held);
+        }
+        let Some(process) = self.processes.get_mut(&process_id) else {
+            return Lookup::NotFound;
+        };
+        for candidate in found {
+            let opened = if keep {
+                files::with_room(|| Watched::open(candidate))
+            } else {
+                Watched::sampled(candidate)
+            };
+            match opened {
+                Ok(watched) => {
+                    process.watched = Some(watched);
+                    process.unwatchable = None;
+                    process.exit_task = keep
+                        .then(|| watch_exit(process_id, candidate, self.exits_tx.clone()))
+                        .flatten();
+                    return Lookup::Watching;
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    if process.unwatchable.is_none() {
+                        tracing::warn!(process = %process.name(), pid = candidate.pid, "cannot watch the process: {error}");
+                    }
+                    process.unwatchable = Some(candidate);
+                    return Lookup::AliveUnwatched;
+                }
+            }
+        }
+        process.unwatchable = None;
+        Lookup::NotFound
+    }
+
+    /// Says once a run that the limit of open files leaves some processes to sampling.
+    fn log_sampling_once(&mut self, held: usize) {
+        if std::mem::replace(&mut self.sampling_logged, true) {
+            return;
+        }
+        let sampled = self.processes.len().saturating_sub(held);
+        tracing::warn!(
+            "the limit of open files leaves room to watch {held} processes through descriptors \
+             (two each, the rest kept for restarts, commands and the database): up to {sampled} \
+             others are sampled every stats_interval, their death seen at the next sample; \
+             raise LimitNOFILE in the unit"
+        );
+    }
+}
+
+/// Starts a task that reports when `process` exits; `None` where pidfds are not available,
+/// and sampling alone then finds the death.
+fn watch_exit(
+    process_id: i32,
+    process: FoundProcess,
+    exits: mpsc::UnboundedSender<Exit>,
+) -> Option<AbortOnDropHandle<()>> {
+    let notice = files::with_room(|| watching::exit_notice(process)).ok()?;
+    Some(AbortOnDropHandle::new(tokio::spawn(async move {
+        notice.exited().await;
+        let _ = exits.send((process_id, process));
+    })))
+}

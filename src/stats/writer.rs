@@ -1,0 +1,155 @@
+//! The writer: a task beside the sampler that stores each sample's rows (`PROCESS_SAMPLES`,
+//! `PROCESS_STATS`), scores the host's health (the low-health command runs once per crossing)
+//! and prunes what is older than `stats_retention`, so that a death seen meanwhile never waits
+//! behind those writes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::AbortOnDropHandle;
+
+use crate::command::{self, Program};
+use crate::config::Config;
+use crate::db::stats::{self as store, Sample};
+use crate::db::{Database, DbError};
+use crate::health::{self, Crossing, HealthInputs, ThresholdWatch};
+
+use super::inputs::PartialHealthInputs;
+use super::log_failure;
+
+/// How often samples and scores older than the retention window are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// The deadline of the low-health command.
+const LOW_HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One sample's rows, handed from the sampler to the writer.
+pub struct Batch {
+    pub config: Arc<Config>,
+    pub samples: Vec<Sample>,
+    pub current: Vec<store::CurrentStats>,
+    pub monitor_start: Option<DateTime<Utc>>,
+    pub health: PartialHealthInputs,
+    /// Answered once the batch is written (the status page's Refresh).
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+/// The sampler's end of the writer: batches go in here, and the task starts with the sampler.
+pub struct Writer {
+    batches: mpsc::Sender<Batch>,
+    /// The task's state until it is started.
+    idle: Option<WriterTask>,
+}
+
+impl Writer {
+    pub fn new(db: Database) -> Writer {
+        // One batch waiting beside the one being written: a database slower than the samples
+        // holds the sampler back rather than piling up rows in memory.
+        let (batches, batches_rx) = mpsc::channel(1);
+        Writer {
+            batches,
+            idle: Some(WriterTask {
+                db,
+                batches: batches_rx,
+                health: ThresholdWatch::default(),
+                pruned_at: None,
+            }),
+        }
+    }
+
+    /// Starts the task, once; it stops when the handle is dropped.
+    pub fn start(&mut self) -> Option<AbortOnDropHandle<()>> {
+        let task = self.idle.take()?;
+        Some(AbortOnDropHandle::new(tokio::spawn(task.run())))
+    }
+
+    /// Hands over a batch, waiting while the one before it waits.
+    pub async fn send(&self, batch: Batch) {
+        // Fails only once the writer is gone, at shutdown.
+        let _ = self.batches.send(batch).await;
+    }
+}
+
+/// Writes the samples and the current statistics, scores the host and prunes, one batch at a
+/// time.
+struct WriterTask {
+    db: Database,
+    batches: mpsc::Receiver<Batch>,
+    health: ThresholdWatch,
+    pruned_at: Option<Instant>,
+}
+
+impl WriterTask {
+    async fn run(mut self) {
+        while let Some(mut batch) = self.batches.recv().await {
+            if let Err(error) = self.write(&batch).await {
+                log_failure("writing statistics", &error);
+            }
+            if let Some(done) = batch.done.take() {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    async fn write(&mut self, batch: &Batch) -> Result<(), DbError> {
+        let config = Arc::clone(&batch.config);
+        let host = &config.monitor.host;
+        store::insert_samples(&self.db, host, &batch.samples).await?;
+        if let Some(start) = batch.monitor_start {
+            store::upsert_stats(&self.db, host, start, &batch.current).await?;
+        }
+        let restarts = store::restarts_within(
+            &self.db,
+            host,
+            &batch.health.required_ids,
+            config.health.window,
+        )
+        .await?;
+        self.score(&config, &batch.health.with_restarts(restarts))
+            .await?;
+        let due = self.pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+        if due {
+            self.pruned_at = Some(Instant::now());
+            let removed = store::prune(&self.db, config.monitor.stats_retention).await?;
+            if removed > 0 {
+                tracing::debug!("pruned {removed} samples and scores past stats_retention");
+            }
+        }
+        Ok(())
+    }
+
+    async fn score(&mut self, config: &Config, inputs: &HealthInputs) -> Result<(), DbError> {
+        let score = health::score(inputs, &config.health);
+        store::insert_health(&self.db, &config.monitor.host, &score).await?;
+        match self.health.observe(score.total, config.health.threshold) {
+            Crossing::Fell => {
+                tracing::warn!(
+                    "health score {:.2} fell below {}",
+                    score.total,
+                    config.health.threshold
+                );
+                if let Some(text) = config.health.on_low_health_command.clone() {
+                    let total = format!("{:.2}", score.total);
+                    tokio::spawn(async move {
+                        let program = Program::Shell {
+                            text: &text,
+                            name: &total,
+                        };
+                        let outcome = command::run(program, LOW_HEALTH_TIMEOUT).await;
+                        tracing::info!("on_low_health_command: {outcome}");
+                    });
+                }
+            }
+            Crossing::Recovered => {
+                tracing::info!(
+                    "health score {:.2} is back above {}",
+                    score.total,
+                    config.health.threshold
+                )
+            }
+            Crossing::Unchanged => {}
+        }
+        Ok(())
+    }
+}
