@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::config::{Config, is_valid_process_name};
+use crate::config::Config;
 use crate::db::stats::{self as store, Metric as StoredMetric};
 use crate::db::{Database, DbError};
 use crate::process::watch::{self as watching, Watched};
@@ -123,10 +123,7 @@ impl Roster {
         let mut seen = Vec::with_capacity(roster.len());
         let mut fresh = false;
         for row in roster {
-            if !is_valid_process_name(&row.process_name) {
-                continue;
-            }
-            let Some(process) = config.process(&row.process_name) else {
+            let Some(process) = config.process_for(&row.process_name) else {
                 continue;
             };
             seen.push(row.process_id);
