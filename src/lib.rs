@@ -12,6 +12,7 @@ pub mod command_line;
 pub mod config;
 pub mod db;
 pub mod deadline;
+pub mod dependency;
 pub mod health;
 pub mod http;
 pub mod lock;
