@@ -8,7 +8,6 @@ pub mod alarm;
 pub mod breaker;
 pub mod cli;
 pub mod command;
-pub mod command_line;
 pub mod config;
 pub mod db;
 pub mod deadline;

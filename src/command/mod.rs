@@ -14,6 +14,7 @@ mod argument;
 mod detached;
 mod environment;
 mod group;
+mod line;
 mod outcome;
 mod stderr;
 

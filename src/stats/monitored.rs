@@ -193,6 +193,11 @@ mod tests {
             matcher: ProcessMatch::Name,
             required: true,
             depends_on: Vec::new(),
+            restart_with_dependencies: false,
+            hang_after: None,
+            max_memory: None,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(60),
             hosts: None,
         };
         Monitored::new(1, config, Duration::from_secs(60))

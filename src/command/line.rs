@@ -13,11 +13,16 @@
 //! parentheses, backquotes, a line break), a keyword, a builtin with no program of its own, or
 //! a leading variable assignment keeps it exactly as it was run before.
 
+use super::argument::shell_text;
+
 /// How to start a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Launch {
-    /// One simple command: its words, `%s` replaced by the process name, run without a shell.
-    Direct(Vec<String>),
+pub(super) enum Launch {
+    /// One simple command, run without a shell: its words, `%s` replaced by the process name.
+    Direct {
+        program: String,
+        arguments: Vec<String>,
+    },
     /// One command that needs the shell's expansions or redirections: this text for
     /// `sh -c TEXT sh NAME`, beginning with `exec`.
     ShellExec(String),
@@ -91,8 +96,8 @@ fn scan(text: &str) -> Syntax {
 
 /// How to start `text`, the command line of a configuration, for the process `name` (a valid
 /// process name: letters, digits and `@._:-`, so it is one word wherever it is put).
-pub fn launch(text: &str, name: &str) -> Launch {
-    let shell = crate::command::shell_text(text);
+pub(super) fn launch(text: &str, name: &str) -> Launch {
+    let shell = shell_text(text);
     let first = text.split_whitespace().next().unwrap_or("");
     let syntax = scan(text);
     if first.is_empty() || syntax.compound || SHELL_ONLY.contains(&first) || first.contains('=') {
@@ -101,11 +106,14 @@ pub fn launch(text: &str, name: &str) -> Launch {
     if syntax.expansion || syntax.quoted_placeholder {
         return Launch::ShellExec(format!("exec {shell}"));
     }
-    match shell_words::split(text) {
-        Ok(words) if !words.is_empty() => {
-            Launch::Direct(words.iter().map(|w| w.replace("%s", name)).collect())
-        }
-        _ => Launch::Shell(shell),
+    let words = shell_words::split(text).unwrap_or_default();
+    let mut words = words.iter().map(|word| word.replace("%s", name));
+    match words.next() {
+        Some(program) => Launch::Direct {
+            program,
+            arguments: words.collect(),
+        },
+        None => Launch::Shell(shell),
     }
 }
 
@@ -114,7 +122,10 @@ mod tests {
     use super::*;
 
     fn direct(words: &[&str]) -> Launch {
-        Launch::Direct(words.iter().map(|w| (*w).to_owned()).collect())
+        Launch::Direct {
+            program: words[0].to_owned(),
+            arguments: words[1..].iter().map(|w| (*w).to_owned()).collect(),
+        }
     }
 
     #[test]
@@ -194,7 +205,7 @@ mod tests {
         for text in cases {
             assert_eq!(
                 launch(text, "web"),
-                Launch::Shell(crate::command::shell_text(text)),
+                Launch::Shell(shell_text(text)),
                 "{text:?}"
             );
         }
