@@ -51,23 +51,29 @@ impl Deaths {
     }
 
     async fn auto_alarm(&self, config: &Config, process: &mut Monitored) {
-        let process_id = process.process_id;
         let text = note::found_dead(config.monitor.dead_after, &config.monitor.host);
-        match store::raise_alarm(&self.db, process_id, &text).await {
+        self.raise(process, TriggerSource::Auto, &text).await;
+    }
+
+    /// Raises the alarm on `process` with the note `text` and hands it to the restarter at
+    /// once: the one path for every alarm the sampler raises (dead, hung, over its memory).
+    pub async fn raise(&self, process: &mut Monitored, source: TriggerSource, text: &str) {
+        let process_id = process.process_id;
+        match store::raise_alarm(&self.db, process_id, text).await {
             Ok(true) => {
-                tracing::warn!(process = %process.name(), "found dead {} checks in a row: alarm raised", config.monitor.dead_after);
+                tracing::warn!(process = %process.name(), source = source.as_str(), "alarm raised: {text}");
                 process.alarm_raised = true;
                 let alarm = Alarm {
                     process_id,
                     process_name: process.config.name.clone(),
-                    source: TriggerSource::Auto,
+                    source,
                     seen_at: Instant::now(),
                 };
                 // The restarter takes it now rather than at the next poll.
                 let _ = self.alarms.send(vec![alarm]).await;
             }
             Ok(false) => process.alarm_raised = true,
-            Err(error) => log_failure("raising an auto alarm", &error),
+            Err(error) => log_failure("raising an alarm", &error),
         }
     }
 }

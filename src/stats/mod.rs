@@ -7,12 +7,14 @@
 //! This file runs the loop; the parts own their state: `roster` the watched processes and
 //! their discovery, `usage` the reading of CPU and memory, `deaths` outages, re-checks and
 //! auto alarms, `notices` the restarter's notices, `inputs` the heartbeat's figures and the
-//! health score's inputs, `writer` the database writes. `monitored` is one process's state;
+//! health score's inputs, `limits` the hangs and memory limits alarmed like deaths, `writer`
+//! the database writes. `monitored` is one process's state;
 //! the heartbeat task (`heartbeat`) feeds it response times.
 
 mod deaths;
 pub mod heartbeat;
 mod inputs;
+mod limits;
 pub mod monitored;
 mod notices;
 mod roster;
@@ -151,11 +153,11 @@ impl Sampler {
                     let config = self.config.borrow().clone();
                     notices::restart_notice(&mut self.roster, &self.deaths, &config, notice).await;
                 }
-                Some(round) = beats.recv() => self.beats.record(&mut self.roster, round, self.clock.now()),
+                Some(round) = beats.recv() => self.heartbeats(round).await,
                 Some(done) = self.inbox.refresh.recv() => {
                     let targets = self.roster.targets().borrow().clone();
                     let round = heartbeat::check_all(&targets).await;
-                    self.beats.record(&mut self.roster, round, self.clock.now());
+                    self.heartbeats(round).await;
                     self.sample(Some(done)).await;
                 }
                 () = self.inbox.shutdown.cancelled() => return,
@@ -196,6 +198,14 @@ impl Sampler {
         self.writer.send(batch).await;
     }
 
+    /// A round of heartbeats: its figures for the next sample, and the hangs it shows.
+    async fn heartbeats(&mut self, round: Vec<heartbeat::Beat>) {
+        let config = self.config.borrow().clone();
+        let now = self.clock.now();
+        limits::after_heartbeats(&mut self.roster, &self.deaths, &config, &round, now).await;
+        self.beats.record(&mut self.roster, round, now);
+    }
+
     /// Once the database answers: this monitor's start.
     async fn prepare(&mut self, config: &Config) -> Result<(), DbError> {
         if self.monitor_start.is_some() {
@@ -222,6 +232,9 @@ impl Sampler {
             samples.push(reading.sample);
             if let Some(seen) = reading.check {
                 self.deaths.after_check(config, process, seen).await;
+            }
+            if let Some(limit) = reading.memory_limit {
+                limits::after_memory_reading(&self.deaths, config, process, limit).await;
             }
         }
         samples
