@@ -78,6 +78,35 @@ pub async fn write_note_if_changed(
     Ok(result.rows_affected() > 0)
 }
 
+/// Writes the note of an open breaker unless it changes nothing or the note already says why
+/// the breaker opened (it begins with `keep`): the crash loop's note is more use to an operator
+/// than the generic one.
+pub async fn write_breaker_note(
+    db: &Database,
+    process_id: i32,
+    note: &str,
+    keep: &str,
+) -> Result<bool, DbError> {
+    let repertoire = db.text_columns().await.notes;
+    let result = write_text(db, &crate::note::fit(note), repertoire, |note| async move {
+        db.run(
+            sqlx::query(
+                "UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ? AND NOT (notes <=> ?) \
+                 AND LEFT(COALESCE(notes, ''), CHAR_LENGTH(?)) <> ?",
+            )
+            .bind(&note)
+            .bind(process_id)
+            .bind(&note)
+            .bind(keep)
+            .bind(keep)
+            .execute(db.pool()),
+        )
+        .await
+    })
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
 /// What an operator does to an alarm (`alarm set|clear`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlarmChange {
