@@ -7,12 +7,6 @@ use tokio::process::Command;
 
 use super::line::{Launch, launch};
 
-/// The shell text of a configured command: every `%s` becomes `"$1"`, so the process name is
-/// passed as an argument and never parsed by the shell.
-pub(super) fn shell_text(text: &str) -> String {
-    text.replace("%s", "\"$1\"")
-}
-
 /// The command that runs a configured command line for the process `name`: the program itself
 /// when the text is one simple command, else `/bin/sh -c TEXT sh NAME` (TEXT beginning with
 /// `exec` where that means the same), so that no shell stays behind as the parent of what it
@@ -28,16 +22,4 @@ pub(super) fn shell_command(text: &str, name: &str) -> Command {
     let mut command = Command::new(program);
     command.args(arguments);
     command
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_s_becomes_a_quoted_positional_argument() {
-        assert_eq!(shell_text("pgrep -x %s"), "pgrep -x \"$1\"");
-        assert_eq!(shell_text("a %s b %s"), "a \"$1\" b \"$1\"");
-        assert_eq!(shell_text("no placeholder"), "no placeholder");
-    }
 }

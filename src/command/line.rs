@@ -13,7 +13,11 @@
 //! parentheses, backquotes, a line break), a keyword, a builtin with no program of its own, or
 //! a leading variable assignment keeps it exactly as it was run before.
 
-use super::argument::shell_text;
+/// The shell text of a configured command: every `%s` becomes `"$1"`, so the process name is
+/// passed as an argument and never parsed by the shell.
+pub(super) fn shell_text(text: &str) -> String {
+    text.replace("%s", "\"$1\"")
+}
 
 /// How to start a command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +130,13 @@ mod tests {
             program: words[0].to_owned(),
             arguments: words[1..].iter().map(|w| (*w).to_owned()).collect(),
         }
+    }
+
+    #[test]
+    fn percent_s_becomes_a_quoted_positional_argument() {
+        assert_eq!(shell_text("pgrep -x %s"), "pgrep -x \"$1\"");
+        assert_eq!(shell_text("a %s b %s"), "a \"$1\" b \"$1\"");
+        assert_eq!(shell_text("no placeholder"), "no placeholder");
     }
 
     #[test]
