@@ -99,7 +99,12 @@ async fn handle_claimed(
     }
     let _lease = renew_lease(context, alarm.process_id);
     let admission = db::breaker::load(db, alarm.process_id).await?;
-    if !admission.alarm_raised && alarm.source != TriggerSource::Manual {
+    // A restart that follows a dependency's has no alarm of its own to find.
+    let needs_alarm = !matches!(
+        alarm.source,
+        TriggerSource::Manual | TriggerSource::Dependency
+    );
+    if !admission.alarm_raised && needs_alarm {
         claims::release(db, alarm.process_id, context.owner.as_str()).await?;
         return Ok(Handled::AlreadyCleared);
     }
