@@ -50,3 +50,7 @@ pub enum RestartNotice {
     Began(i32),
     Ended(i32),
 }
+
+/// The names of this host's processes the sampler saw dead at their last check: published on
+/// a `watch` for the restarter, so that an alarm waits while a dependency is dead.
+pub type DeadSet = std::sync::Arc<std::collections::BTreeSet<String>>;

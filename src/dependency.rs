@@ -133,6 +133,19 @@ pub fn dependents<'a>(config: &'a Config, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Every process of this host that depends on `name`, directly or through others: the ones
+/// its outage may have taken down.
+pub fn all_dependents(config: &Config, name: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut next = dependents(config, name);
+    while let Some(dependent) = next.pop() {
+        if dependent != name && seen.insert(dependent.to_owned()) {
+            next.extend(dependents(config, dependent));
+        }
+    }
+    seen
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +230,7 @@ mod tests {
         assert_eq!(dependents(&config, "c"), ["b"]);
         assert_eq!(dependents(&config, "b"), ["a"]);
         assert_eq!(dependents(&config, "a"), Vec::<&str>::new());
+        assert_eq!(all_dependents(&config, "c"), names(&["a", "b"]));
+        assert_eq!(all_dependents(&config, "d"), names(&[]));
     }
 }

@@ -197,6 +197,30 @@ pub fn crash_loop(
     ))
 }
 
+/// A root cause found dead: the processes that depend on it and died with it are named, since
+/// they are alarmed only if still down once it is back.
+pub fn found_dead_taking_down(checks: u32, host: &str, dependents: &[String]) -> String {
+    if dependents.is_empty() {
+        return found_dead(checks, host);
+    }
+    fit(&format!(
+        "found dead {checks} checks in a row, took down {}: alarm raised by monitor_service@{host}",
+        dependents.join(", ")
+    ))
+}
+
+/// An alarm deferred while a dependency is dead or in alarm: it is handled once that is back.
+pub fn waiting_for(dependency: &str) -> String {
+    fit(&format!("waiting for {dependency}"))
+}
+
+/// An alarm not tried because a dependency cannot be restarted now.
+pub fn dependency_breaker_open(dependency: &str) -> String {
+    fit(&format!(
+        "not restarted: dependency {dependency} has its circuit breaker open"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

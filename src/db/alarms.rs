@@ -54,6 +54,18 @@ pub async fn poll(db: &Database) -> Result<Poll, DbError> {
     Ok(poll)
 }
 
+/// The lowest process id of `PROCESE` with this name, if any.
+pub async fn process_id_of(db: &Database, name: &str) -> Result<Option<i32>, DbError> {
+    let row = db
+        .run(
+            sqlx::query("SELECT MIN(process_id) FROM PROCESE WHERE process_name = ?")
+                .bind(name)
+                .fetch_one(db.pool()),
+        )
+        .await?;
+    row.try_get(0).map_err(DbError::from)
+}
+
 /// Writes a note unless it is already there; returns whether it changed. Lets a condition
 /// that persists across polls (an open breaker, a refused name) be noted once.
 pub async fn write_note_if_changed(

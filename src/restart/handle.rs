@@ -148,7 +148,12 @@ async fn admit(
 ) -> Result<Result<CircuitBreaker, Handled>, DbError> {
     let db = &context.db;
     let admission = db::breaker::load(db, alarm.process_id).await?;
-    if !admission.alarm_raised && alarm.source != TriggerSource::Manual {
+    // A manual restart, and one that follows a dependency's, have no alarm of their own.
+    let needs_alarm = !matches!(
+        alarm.source,
+        TriggerSource::Manual | TriggerSource::Dependency
+    );
+    if !admission.alarm_raised && needs_alarm {
         claims::release(db, alarm.process_id, context.owner.as_str()).await?;
         return Ok(Err(Handled::AlreadyCleared));
     }

@@ -12,6 +12,7 @@
 //! the heartbeat task (`heartbeat`) feeds it response times.
 
 mod deaths;
+pub mod downs;
 pub mod heartbeat;
 mod inputs;
 mod limits;
@@ -50,6 +51,8 @@ pub struct SamplerLinks {
     pub refresh: mpsc::Receiver<oneshot::Sender<()>>,
     /// True once the poller has migrated the schema: the sampler writes nothing before.
     pub schema_ready: watch::Receiver<bool>,
+    /// The names seen dead, for the restarter's `depends_on` waits.
+    pub dead: watch::Sender<downs::DeadSet>,
     pub shutdown: CancellationToken,
 }
 
@@ -92,6 +95,7 @@ impl Sampler {
             restarts,
             refresh,
             schema_ready,
+            dead,
             shutdown,
         } = links;
         Sampler {
@@ -107,7 +111,7 @@ impl Sampler {
             monitor_start: None,
             roster: Roster::new(),
             meter: Meter::of_this_system(),
-            deaths: Deaths::new(db.clone(), alarms),
+            deaths: Deaths::new(db.clone(), alarms, dead),
             beats: Beats::default(),
             writer: Writer::new(db),
         }
@@ -147,11 +151,11 @@ impl Sampler {
                 _ = ticks.tick() => self.sample(None).await,
                 Some((process_id, process)) = self.roster.next_exit() => {
                     let config = self.config.borrow().clone();
-                    deaths::exited(&mut self.roster, &self.deaths, &config, process_id, process).await;
+                    deaths::exited(&mut self.roster, &mut self.deaths, &config, process_id, process).await;
                 }
                 Some(notice) = self.inbox.restarts.recv() => {
                     let config = self.config.borrow().clone();
-                    notices::restart_notice(&mut self.roster, &self.deaths, &config, notice).await;
+                    notices::restart_notice(&mut self.roster, &mut self.deaths, &config, notice).await;
                 }
                 Some(round) = beats.recv() => self.heartbeats(round).await,
                 Some(done) = self.inbox.refresh.recv() => {
@@ -162,7 +166,17 @@ impl Sampler {
                 }
                 () = self.inbox.shutdown.cancelled() => return,
             }
+            self.after_changes().await;
         }
+    }
+
+    /// After anything the loop took: the restarter learns who is dead, then the auto alarms
+    /// held for a dependency go if it is back.
+    async fn after_changes(&mut self) {
+        self.deaths.downs.publish();
+        let config = self.config.borrow().clone();
+        self.deaths.release_held(&config, &mut self.roster).await;
+        self.deaths.downs.publish();
     }
 
     /// One sample of every process; the writer then stores it with the statistics and the
@@ -177,6 +191,8 @@ impl Sampler {
             log_failure("reading PROCESE", &error);
             return;
         }
+        let names = self.roster.processes().map(|p| p.name()).collect();
+        self.deaths.downs.keep_only(&names);
         let scan = self.roster.find_missing();
         let mut samples = self.read_usage(&config, scan).await;
         samples.append(&mut self.beats.take());

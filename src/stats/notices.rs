@@ -11,7 +11,7 @@ use super::roster::{Lookup, Roster};
 
 pub async fn restart_notice(
     roster: &mut Roster,
-    deaths: &Deaths,
+    deaths: &mut Deaths,
     config: &Config,
     notice: RestartNotice,
 ) {
