@@ -280,3 +280,20 @@ fn the_cycle_finder_finds_a_cycle_and_passes_a_tree() {
     );
     assert!(cycles(&graph(&[("a", "b"), ("a", "c"), ("b", "c")])).is_empty());
 }
+
+#[test]
+fn every_file_of_src_is_in_the_map_of_architecture_md() {
+    let map =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md"))
+            .expect("ARCHITECTURE.md");
+    let missing: Vec<String> = source_files()
+        .iter()
+        .map(|file| relative(file))
+        .filter(|file| !map.contains(&format!("`{file}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "files of src/ that ARCHITECTURE.md's map does not name: {}",
+        missing.join(", ")
+    );
+}

@@ -1,6 +1,6 @@
-//! The statistics document of `process-stats-design-review.md`, as `stats --json` prints it and
-//! `GET /process_stats` serves it: the monitor's start and, per process, the figures of the
-//! host's view ([`super::host`]), with the key names of the design review.
+//! The statistics document, as `stats --json` prints it and `GET /process_stats` serves it:
+//! `monitorTimeOfStart` and, per process, `procStats` with the figures of the host's view
+//! ([`super::host`]). Its key names are fixed: other systems read them (README.md lists them).
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -23,7 +23,7 @@ pub struct StatisticsDocument {
 }
 
 /// One process in the document. Unknown figures are null; response times are whole
-/// milliseconds and percentages have one decimal, as in the design review's example.
+/// milliseconds and percentages have one decimal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProcStats {
     #[serde(rename = "procName")]
@@ -82,7 +82,7 @@ impl ProcStats {
         ProcStats {
             proc_name: process.process.name.clone(),
             alive: process.alive,
-            // The design review: "If no restarts, it will equal [the monitor's] time of start".
+            // A process never restarted reports the monitor's start as its last restart.
             last_restart: process
                 .restarts
                 .and(process.last_restart.or(monitor_start))
@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn the_document_has_the_keys_of_the_design_review_in_order() {
+    fn the_document_has_its_fixed_keys_in_order() {
         let document =
             StatisticsDocument::new(Some(at(12, 0)), &[process("metrics", Some(at(12, 30)))]);
         let json = serde_json::to_string(&document).expect("serializes");

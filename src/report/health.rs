@@ -1,5 +1,5 @@
 //! The health report: the latest `HEALTH_SCORE` row of a host, judged against the configured
-//! threshold (`health-score-design-review.md`: below the threshold, the host is unhealthy).
+//! threshold: below it, the host is unhealthy.
 
 use serde::Serialize;
 

@@ -7,8 +7,8 @@
 //! - [`read`]: the detail figures of `stats` over the availability views of migration 0004,
 //!   `RESTART_EVENTS`, `HEALTH_SCORE` and `MONITOR_INSTANCE`.
 //! - [`lists`]: `PROCESE` names, the one name resolver, the alarm and breaker lists.
-//! - [`document`]: the statistics document of `process-stats-design-review.md` (`stats --json`,
-//!   `GET /process_stats`), a pure conversion of the view.
+//! - [`document`]: the statistics document (`stats --json`, `GET /process_stats`), a pure
+//!   conversion of the view.
 //! - [`health`]: the latest health score of a host with its verdict against the threshold.
 //!
 //! Each statement goes through [`Database::run`](crate::db::Database::run), for its deadline.
