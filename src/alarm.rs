@@ -20,7 +20,14 @@ pub struct Alarm {
 pub enum TriggerSource {
     Alarm,
     Manual,
+    /// Found dead by the sampler (`auto_alarm`).
     Auto,
+    /// Alive, but without a healthy heartbeat for `hang_after`.
+    Hang,
+    /// Above `max_memory` for `dead_after` samples in a row.
+    Memory,
+    /// Restarted after a process it depends on (`restart_with_dependencies`).
+    Dependency,
 }
 
 impl TriggerSource {
@@ -29,6 +36,9 @@ impl TriggerSource {
             TriggerSource::Alarm => "alarm",
             TriggerSource::Manual => "manual",
             TriggerSource::Auto => "auto",
+            TriggerSource::Hang => "hang",
+            TriggerSource::Memory => "memory",
+            TriggerSource::Dependency => "dependency",
         }
     }
 }
@@ -40,3 +50,7 @@ pub enum RestartNotice {
     Began(i32),
     Ended(i32),
 }
+
+/// The names of this host's processes the sampler saw dead at their last check: published on
+/// a `watch` for the restarter, so that an alarm waits while a dependency is dead.
+pub type DeadSet = std::sync::Arc<std::collections::BTreeSet<String>>;

@@ -11,6 +11,7 @@ pub mod command;
 pub mod config;
 pub mod db;
 pub mod deadline;
+pub mod dependency;
 pub mod health;
 pub mod http;
 pub mod lock;

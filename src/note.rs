@@ -145,6 +145,82 @@ pub fn found_dead(checks: u32, host: &str) -> String {
     ))
 }
 
+/// Seconds as an operator wrote them: `3`, `2.5`.
+fn seconds(duration: std::time::Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        duration.as_secs().to_string()
+    } else {
+        format!("{:.1}", duration.as_secs_f64())
+    }
+}
+
+/// Bytes in MiB, one decimal.
+fn mebibytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// An alarm raised by the monitor on a process alive but not answering its health check.
+pub fn hung(hang_after: std::time::Duration) -> String {
+    fit(&format!(
+        "hung: no healthy heartbeat for {} s",
+        seconds(hang_after)
+    ))
+}
+
+/// An alarm raised by the monitor on a process above its `max_memory`.
+pub fn over_memory(rss_bytes: u64, limit_bytes: u64, samples: u32) -> String {
+    fit(&format!(
+        "memory: {} above max_memory {} for {samples} samples",
+        mebibytes(rss_bytes),
+        mebibytes(limit_bytes)
+    ))
+}
+
+/// How a crash loop note begins: a breaker it opened keeps this note rather than the generic
+/// one, so that the operator reads why it is open.
+pub const CRASH_LOOP: &str = "crash loop:";
+
+/// A restart refused because the process restarted `restarts` times within `window`;
+/// `breaker_until` when that failure opened the breaker.
+pub fn crash_loop(
+    restarts: u32,
+    window: std::time::Duration,
+    breaker_until: Option<DateTime<Utc>>,
+) -> String {
+    let what = match breaker_until {
+        Some(until) => format!("circuit breaker open until {} UTC", timestamp(until)),
+        None => "restart refused".to_owned(),
+    };
+    fit(&format!(
+        "{CRASH_LOOP} {restarts} restarts in {} s: {what}",
+        seconds(window)
+    ))
+}
+
+/// A root cause found dead: the processes that depend on it and died with it are named, since
+/// they are alarmed only if still down once it is back.
+pub fn found_dead_taking_down(checks: u32, host: &str, dependents: &[String]) -> String {
+    if dependents.is_empty() {
+        return found_dead(checks, host);
+    }
+    fit(&format!(
+        "found dead {checks} checks in a row, took down {}: alarm raised by monitor_service@{host}",
+        dependents.join(", ")
+    ))
+}
+
+/// An alarm deferred while a dependency is dead or in alarm: it is handled once that is back.
+pub fn waiting_for(dependency: &str) -> String {
+    fit(&format!("waiting for {dependency}"))
+}
+
+/// An alarm not tried because a dependency cannot be restarted now.
+pub fn dependency_breaker_open(dependency: &str) -> String {
+    fit(&format!(
+        "not restarted: dependency {dependency} has its circuit breaker open"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +281,35 @@ mod tests {
         assert_eq!(
             restarted("service", 1, 1, &long_host, at).chars().count(),
             100
+        );
+    }
+
+    #[test]
+    fn hang_memory_and_crash_loop_notes_say_the_figures() {
+        use std::time::Duration;
+        assert_eq!(
+            hung(Duration::from_secs(3)),
+            "hung: no healthy heartbeat for 3 s"
+        );
+        assert_eq!(
+            hung(Duration::from_millis(2500)),
+            "hung: no healthy heartbeat for 2.5 s"
+        );
+        assert_eq!(
+            over_memory(64 << 20, 32 << 20, 2),
+            "memory: 64.0 MiB above max_memory 32.0 MiB for 2 samples"
+        );
+        assert_eq!(
+            crash_loop(5, Duration::from_secs(60), None),
+            "crash loop: 5 restarts in 60 s: restart refused"
+        );
+        let at = Utc
+            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("time");
+        assert_eq!(
+            crash_loop(5, Duration::from_secs(60), Some(at)),
+            "crash loop: 5 restarts in 60 s: circuit breaker open until 2026-01-02 03:04:05 UTC"
         );
     }
 }

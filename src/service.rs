@@ -79,7 +79,10 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let (refresh_tx, refresh_rx) = mpsc::channel(4);
-    let restarter = Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx);
+    // The sampler tells the restarter which processes are dead (`depends_on`).
+    let (dead_tx, dead_rx) = watch::channel(Default::default());
+    let restarter =
+        Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx).with_dead(dead_rx);
     let restarter = tokio::spawn(restarter.run(alarm_rx));
     let sampler = Sampler::new(
         db.clone(),
@@ -89,6 +92,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
             restarts: notice_rx,
             refresh: refresh_rx,
             schema_ready: schema_rx,
+            dead: dead_tx,
             shutdown: shutdown.clone(),
         },
     );

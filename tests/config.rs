@@ -7,7 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use monitor_service::config::{Config, ProcessMatch, RestartStrategy, render_effective};
+use monitor_service::config::{
+    Config, MemoryLimit, ProcessMatch, RestartStrategy, render_effective,
+};
 
 const PATH: &str = "/etc/monitor_service/config.ini";
 
@@ -627,5 +629,113 @@ fn the_reference_config_documents_every_key() {
             reference.starts_with(&format!("{key} ")) || reference.starts_with(&format!("{key}."))
         });
         assert!(documented, "config.ini does not mention `{key}`");
+    }
+}
+
+#[test]
+fn the_keys_beyond_alive_have_their_documented_defaults_and_read_back() {
+    let config = load("[process.a]\n");
+    let a = &config.processes["a"];
+    assert!(!a.restart_with_dependencies);
+    assert_eq!(a.hang_after, None);
+    assert_eq!(a.max_memory, None);
+    assert_eq!(a.max_restarts, 5);
+    assert_eq!(a.restart_window, Duration::from_secs(60));
+
+    let config = load(
+        "[monitor]\nheartbeat_interval = 1\n\n[process.default]\nmax_memory = 10%\n\n\
+         [process.a]\nrestart_with_dependencies = true\nhang_after = 2.5\nmax_memory = 512M\n\
+         max_restarts = 0\nrestart_window = 30\n\n[process.b]\nmax_memory = 1.5G\n\n\
+         [process.c]\nmax_memory = 4096\n",
+    );
+    let a = &config.processes["a"];
+    assert!(a.restart_with_dependencies);
+    assert_eq!(a.hang_after, Some(Duration::from_millis(2500)));
+    assert_eq!(a.max_memory, Some(MemoryLimit::Bytes(512 << 20)));
+    assert_eq!(a.max_restarts, 0);
+    assert_eq!(a.restart_window, Duration::from_secs(30));
+    let b = config.processes["b"].max_memory.expect("a limit");
+    assert_eq!(b, MemoryLimit::Bytes(3 << 29));
+    assert_eq!(
+        config.processes["c"].max_memory,
+        Some(MemoryLimit::Bytes(4096))
+    );
+    let share = config.default_process.max_memory.expect("a limit");
+    assert_eq!(share, MemoryLimit::Percent(10.0));
+    assert_eq!(share.bytes(8 << 30), 858_993_459);
+    let printed = render_effective(&config);
+    for line in [
+        "restart_with_dependencies = true",
+        "hang_after = 2.5",
+        "max_memory = 536870912",
+        "max_memory = 10%",
+        "max_restarts = 0",
+        "restart_window = 30",
+    ] {
+        assert!(printed.contains(line), "{line} in {printed}");
+    }
+}
+
+#[test]
+fn each_key_beyond_alive_refuses_what_it_cannot_mean() {
+    let cases = [
+        (
+            "[process.a]\nmax_memory = lots\n",
+            "[process.a] max_memory: \"lots\" is not a size",
+        ),
+        (
+            "[process.a]\nmax_memory = 512X\n",
+            "[process.a] max_memory: \"512X\" is not a size",
+        ),
+        (
+            "[process.a]\nmax_memory = 0%\n",
+            "[process.a] max_memory: \"0%\" is not a share",
+        ),
+        (
+            "[process.a]\nmax_memory = 150%\n",
+            "[process.a] max_memory: \"150%\" is not a share",
+        ),
+        (
+            "[process.a]\nmax_memory = -1G\n",
+            "[process.a] max_memory: \"-1G\" is not a size",
+        ),
+        (
+            "[process.a]\nmax_restarts = -1\n",
+            "[process.a] max_restarts: must be at least 0",
+        ),
+        (
+            "[process.a]\nrestart_window = 0\n",
+            "[process.a] restart_window: must be more than 0",
+        ),
+        (
+            "[process.a]\nrestart_with_dependencies = maybe\n",
+            "[process.a] restart_with_dependencies: \"maybe\" is not a boolean",
+        ),
+        (
+            "[process.a]\nhang_after = soon\n",
+            "[process.a] hang_after: \"soon\" is not a number",
+        ),
+        (
+            "[monitor]\nheartbeat_interval = 0\n\n[process.a]\nhang_after = 30\n",
+            "[process.a] hang_after: needs heartbeats: heartbeat_interval in [monitor] is 0",
+        ),
+        (
+            "[monitor]\nheartbeat_interval = 10\n\n[process.a]\nhang_after = 15\n",
+            "[process.a] hang_after: must be at least two heartbeats (20 seconds",
+        ),
+        (
+            "[monitor]\nheartbeat_interval = 1\n\n[process.a]\nhang_after = 5\n\
+             health_check_command =\n",
+            "[process.a] hang_after: needs a health_check_command",
+        ),
+        (
+            "[monitor]\nheartbeat_interval = 0\n\n[process.default]\nhang_after = 30\n\n\
+             [process.a]\n\n[process.b]\n",
+            "[process.default] hang_after: needs heartbeats",
+        ),
+    ];
+    for (text, expected) in cases {
+        let found = problem(text);
+        assert!(found.contains(expected), "{text:?}: {found}");
     }
 }

@@ -404,6 +404,12 @@ async fn stop_terminates_the_whole_process_group() {
         pid_file.display()
     ));
     let child = read_pid(&pid_file).await;
+    // The shell forks before the child execs sleep: until then the child shows the shell's
+    // command line too, and the scan below would find it.
+    wait_until(DEADLINE, "the child runs sleep", || async move {
+        std::fs::read(format!("/proc/{child}/cmdline")).is_ok_and(|line| line.starts_with(b"sleep"))
+    })
+    .await;
     let matcher = ProcessMatch::CommandLine(regex(&format!(
         "^/bin/sh -c sleep 60 {}",
         regex::escape(&token)

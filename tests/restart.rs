@@ -274,3 +274,70 @@ async fn an_unconfigured_process_uses_the_default_section_only_when_allowed() {
     service.stop().await;
     kill_all(&name);
 }
+
+/// The parent of `pid`, from `/proc/PID/stat` (the field after the state).
+fn parent_of(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let after_name = stat.rsplit_once(") ").map(|(_, rest)| rest).unwrap_or("");
+    after_name
+        .split_whitespace()
+        .nth(1)
+        .and_then(|ppid| ppid.parse().ok())
+        .expect("a parent pid")
+}
+
+fn program_of(pid: i32) -> String {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    comm.trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_start_command_of_one_command_leaves_no_shell_behind_as_its_parent() {
+    let world = Fixture::new().await;
+    let simple = world.unique_name("ns");
+    let redirected = world.unique_name("nr");
+    // One simple command, and one that needs the shell for its redirection.
+    let commands = [
+        (
+            &simple,
+            format!("{} 1000", world.sleeper(&simple).display()),
+        ),
+        (
+            &redirected,
+            format!("{} 1000 > /dev/null", world.sleeper(&redirected).display()),
+        ),
+    ];
+    let sections: String = commands
+        .iter()
+        .map(|(name, start)| {
+            process_section(
+                name,
+                &format!(
+                    "restart_strategy = process\nstart_command = {start}\n\
+                     health_check_command = pgrep -x %s\nrestart_delay = 0"
+                ),
+            )
+        })
+        .collect();
+    let service = world.run_in_process(world.config("", &sections));
+    for (id, (name, _)) in (1..).zip(&commands) {
+        world.add_process(id, name).await;
+        world.raise_alarm(id).await;
+    }
+    for (id, (name, _)) in (1..).zip(&commands) {
+        world.wait_cleared(id).await;
+        let pids = pids_of(name);
+        assert_eq!(pids.len(), 1, "{name}: one instance: {pids:?}");
+        let parent = parent_of(pids[0]);
+        let program = program_of(parent);
+        assert!(
+            !["sh", "dash", "bash"].contains(&program.as_str()),
+            "{name} runs under a shell, {parent} ({program})"
+        );
+    }
+
+    service.stop().await;
+    for (name, _) in &commands {
+        kill_all(name);
+    }
+}

@@ -486,8 +486,9 @@ async fn the_health_score_falls_when_restarts_come_fast() {
     let world = Fixture::new().await;
     let name = world.unique_name("fast");
     world.add_process(1, &name).await;
+    // Six restarts in a row on purpose: no crash loop limit (max_restarts = 0).
     let body = "restart_strategy = process\nstart_command = true\nhealth_check_command = true\n\
-                max_attempts = 1";
+                max_attempts = 1\nmax_restarts = 0";
     let text = world.config_text(
         "stats_interval = 0.2\nmax_restart_failures = 100",
         &section(&name, body),

@@ -21,6 +21,8 @@ struct StatusRow<'a> {
     cpu_pct: Option<f64>,
     mem_pct: Option<f64>,
     response_ms: Option<f64>,
+    depends_on: &'a [String],
+    waiting_for: Option<&'a str>,
 }
 
 /// `status --json`: the rows of the table, as a JSON array.
@@ -41,6 +43,8 @@ pub fn status_json(processes: &[ProcessView]) -> Result<String, Failure> {
                 cpu_pct: usage.and_then(|u| u.last_cpu_pct),
                 mem_pct: usage.and_then(|u| u.last_mem_pct),
                 response_ms: usage.and_then(|u| u.last_response_ms),
+                depends_on: &view.dependencies,
+                waiting_for: view.waiting_for.as_deref(),
             }
         })
         .collect();

@@ -128,7 +128,7 @@ fn stats_row(report: &ProcessReport) -> Vec<String> {
     ]
 }
 
-const STATUS_COLUMNS: [(&str, Align); 10] = [
+const STATUS_COLUMNS: [(&str, Align); 12] = [
     ("NAME", Align::Left),
     ("ALIVE", Align::Left),
     ("PID", Align::Right),
@@ -139,6 +139,8 @@ const STATUS_COLUMNS: [(&str, Align); 10] = [
     ("CPU %", Align::Right),
     ("MEM %", Align::Right),
     ("RESP ms", Align::Right),
+    ("DEPENDS ON", Align::Left),
+    ("WAITING FOR", Align::Left),
 ];
 
 /// The `status` table: one row per process of the host.
@@ -158,6 +160,11 @@ pub fn status_text(processes: &[ProcessView]) -> String {
                 fixed(usage.and_then(|u| u.last_cpu_pct), 1),
                 fixed(usage.and_then(|u| u.last_mem_pct), 1),
                 fixed(usage.and_then(|u| u.last_response_ms), 0),
+                match view.dependencies.is_empty() {
+                    true => "-".to_owned(),
+                    false => view.dependencies.join(","),
+                },
+                or_dash(view.waiting_for.as_deref()),
             ]
         })
         .collect();

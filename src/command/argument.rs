@@ -1,30 +1,25 @@
 //! The one rule for passing a process name to a configured command: it is `$1` of
 //! `/bin/sh -c TEXT sh NAME`, and `%s` in the text stands for `"$1"`, so the name is an argument
-//! and never parsed by the shell.
+//! and never parsed by the shell. A text that is one simple command runs without the shell,
+//! `%s` replaced by the name as a word of its own (a valid name is one word wherever it goes).
 
 use tokio::process::Command;
 
-/// The shell text of a configured command: every `%s` becomes `"$1"`, so the process name is
-/// passed as an argument and never parsed by the shell.
-fn shell_text(text: &str) -> String {
-    text.replace("%s", "\"$1\"")
-}
+use super::line::{Launch, launch};
 
-/// `/bin/sh -c TEXT sh NAME`, the command line of every configured command.
+/// The command that runs a configured command line for the process `name`: the program itself
+/// when the text is one simple command, else `/bin/sh -c TEXT sh NAME` (TEXT beginning with
+/// `exec` where that means the same), so that no shell stays behind as the parent of what it
+/// started ([`super::line`]).
 pub(super) fn shell_command(text: &str, name: &str) -> Command {
-    let mut command = Command::new("/bin/sh");
-    command.args(["-c", &shell_text(text), "sh", name]);
+    let (program, arguments) = match launch(text, name) {
+        Launch::Direct { program, arguments } => (program, arguments),
+        Launch::ShellExec(text) | Launch::Shell(text) => (
+            "/bin/sh".to_owned(),
+            vec!["-c".to_owned(), text, "sh".to_owned(), name.to_owned()],
+        ),
+    };
+    let mut command = Command::new(program);
+    command.args(arguments);
     command
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percent_s_becomes_a_quoted_positional_argument() {
-        assert_eq!(shell_text("pgrep -x %s"), "pgrep -x \"$1\"");
-        assert_eq!(shell_text("a %s b %s"), "a \"$1\" b \"$1\"");
-        assert_eq!(shell_text("no placeholder"), "no placeholder");
-    }
 }

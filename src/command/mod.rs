@@ -14,6 +14,7 @@ mod argument;
 mod detached;
 mod environment;
 mod group;
+mod line;
 mod outcome;
 mod stderr;
 
@@ -27,11 +28,10 @@ use tokio::time::{Instant, sleep};
 use argument::shell_command;
 use environment::scrub_environment;
 use group::{GroupGuard, wait_or_kill};
-use outcome::spawn_failure;
 use stderr::{collect, excerpt, start_reading};
 
 pub use detached::spawn_detached;
-pub use outcome::{CommandFailure, CommandOutcome, outcome};
+pub use outcome::{CommandFailure, CommandOutcome, outcome, spawn_failure};
 
 /// Pauses between health check attempts: they start short, so that a quick restart is confirmed
 /// quickly, and grow so that a slow one is not hammered.

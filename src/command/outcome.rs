@@ -73,7 +73,9 @@ fn human(duration: Duration) -> String {
     }
 }
 
-pub(super) fn spawn_failure(program: &Program<'_>, error: &io::Error) -> CommandFailure {
+/// Why `program` could not be started: not found (by the name an operator wrote), or another
+/// error of the system.
+pub fn spawn_failure(program: &Program<'_>, error: &io::Error) -> CommandFailure {
     if error.kind() == io::ErrorKind::NotFound {
         CommandFailure::NotFound(program.program_name().to_owned())
     } else {

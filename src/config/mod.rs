@@ -251,8 +251,46 @@ pub struct ProcessConfig {
     pub matcher: ProcessMatch,
     pub required: bool,
     pub depends_on: Vec<String>,
+    /// Restart this process after each restart of a process it depends on.
+    pub restart_with_dependencies: bool,
+    /// Alive without a successful heartbeat this long is hung; `None` is off.
+    pub hang_after: Option<Duration>,
+    /// Above this for `dead_after` samples in a row is too much; `None` is no limit.
+    pub max_memory: Option<MemoryLimit>,
+    /// More successful restarts than this within `restart_window` is a crash loop; 0 is no
+    /// limit.
+    pub max_restarts: u32,
+    pub restart_window: Duration,
     /// `None` means every host.
     pub hosts: Option<Vec<String>>,
+}
+
+/// `max_memory`: a size in bytes, or a share of the machine's memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemoryLimit {
+    Bytes(u64),
+    /// Percent of the machine's memory, above 0 and at most 100.
+    Percent(f64),
+}
+
+impl MemoryLimit {
+    /// The limit in bytes on a machine with `total_memory` bytes.
+    pub fn bytes(self, total_memory: u64) -> u64 {
+        match self {
+            MemoryLimit::Bytes(bytes) => bytes,
+            // Percent is at most 100, so the product stays within u64.
+            MemoryLimit::Percent(percent) => (total_memory as f64 * percent / 100.0) as u64,
+        }
+    }
+}
+
+impl fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            MemoryLimit::Bytes(bytes) => write!(f, "{bytes}"),
+            MemoryLimit::Percent(percent) => write!(f, "{percent}%"),
+        }
+    }
 }
 
 impl ProcessConfig {

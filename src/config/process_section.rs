@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::dependencies::check_dependencies_exist;
 use super::fields::Fields;
 use super::values::{
-    Span, compile, parse_argument_index, parse_hosts, parse_names, parse_strategy, parse_unit,
+    Span, compile, parse_argument_index, parse_hosts, parse_memory, parse_names, parse_strategy,
+    parse_unit,
 };
 use super::{ProcessConfig, ProcessMatch, RestartStrategy};
 
@@ -29,6 +30,11 @@ pub(super) fn builtin_process() -> ProcessConfig {
         matcher: ProcessMatch::Name,
         required: true,
         depends_on: Vec::new(),
+        restart_with_dependencies: false,
+        hang_after: None,
+        max_memory: None,
+        max_restarts: 5,
+        restart_window: Duration::from_secs(60),
         hosts: None,
     }
 }
@@ -84,6 +90,12 @@ pub(super) fn read_process(
         matcher,
         required: fields.boolean("required", base.required),
         depends_on: fields.value("depends_on", base.depends_on.clone(), parse_names),
+        restart_with_dependencies: fields
+            .boolean("restart_with_dependencies", base.restart_with_dependencies),
+        hang_after: fields.seconds_or_off("hang_after", base.hang_after),
+        max_memory: fields.value("max_memory", base.max_memory, parse_memory),
+        max_restarts: fields.whole("max_restarts", base.max_restarts, 0, None),
+        restart_window: fields.seconds("restart_window", base.restart_window, Span::Positive),
         hosts: fields.value("hosts", base.hosts.clone(), parse_hosts),
     };
     check_start_command(fields, &process, kind);

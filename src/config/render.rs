@@ -114,6 +114,20 @@ fn process(page: &mut Page, settings: &ProcessConfig) {
     page.key("required", settings.required);
     page.key("depends_on", settings.depends_on.join(", "));
     page.key(
+        "restart_with_dependencies",
+        settings.restart_with_dependencies,
+    );
+    page.key("hang_after", seconds_or_off(settings.hang_after));
+    page.key(
+        "max_memory",
+        settings
+            .max_memory
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+    );
+    page.key("max_restarts", settings.max_restarts);
+    page.key("restart_window", seconds(settings.restart_window));
+    page.key(
         "hosts",
         settings.hosts.as_deref().unwrap_or_default().join(", "),
     );

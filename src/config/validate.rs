@@ -16,7 +16,8 @@ use super::process_section::{ProcessKind, builtin_process, read_process};
 use super::raw::{self, RawConfig};
 use super::sections::{read_database, read_health, read_logging, read_monitor};
 use super::{
-    Config, DEFAULT_PROCESS_SECTION, FIXED_SECTIONS, PROCESS_PREFIX, is_valid_process_name,
+    Config, DEFAULT_PROCESS_SECTION, FIXED_SECTIONS, MonitorConfig, PROCESS_PREFIX, ProcessConfig,
+    is_valid_process_name,
 };
 
 /// The typed configuration of `raw`, or every problem of it and of `problems` (found earlier,
@@ -57,6 +58,7 @@ pub(super) fn build(
         processes.insert(name.to_owned(), process);
     }
     check_dependency_cycles(&processes, problems);
+    check_hang_after(raw, &monitor, &default_process, &processes, problems);
     if !problems.is_empty() {
         return Err(ConfigError::new(path, std::mem::take(problems)));
     }
@@ -96,6 +98,49 @@ fn process_sections<'a>(
         }
     }
     named
+}
+
+/// `hang_after` is counted in heartbeats: it needs them on (`heartbeat_interval`), a command to
+/// run (`health_check_command`), and at least two of them, so that one slow heartbeat is not a
+/// hang. Each process is checked as it will run; a mistake inherited from `[process.default]`
+/// is reported there, once.
+fn check_hang_after(
+    raw: &RawConfig,
+    monitor: &MonitorConfig,
+    default_process: &ProcessConfig,
+    processes: &BTreeMap<String, ProcessConfig>,
+    problems: &mut Vec<Problem>,
+) {
+    let sets = |section: &str, keys: &[&str]| {
+        raw.entries(section)
+            .iter()
+            .any(|(key, _)| keys.contains(&key.as_str()))
+    };
+    let named = processes
+        .iter()
+        .map(|(name, process)| (format!("{PROCESS_PREFIX}{name}"), process));
+    let all = std::iter::once((DEFAULT_PROCESS_SECTION.to_owned(), default_process)).chain(named);
+    for (section, process) in all {
+        let Some(hang_after) = process.hang_after else {
+            continue;
+        };
+        let own = section == DEFAULT_PROCESS_SECTION
+            || sets(&section, &["hang_after", "health_check_command"]);
+        let why = match monitor.heartbeat_interval {
+            _ if !own => continue,
+            None => "needs heartbeats: heartbeat_interval in [monitor] is 0 (off)".to_owned(),
+            Some(beat) if hang_after < beat.saturating_mul(2) => format!(
+                "must be at least two heartbeats ({} seconds with heartbeat_interval = {})",
+                beat.saturating_mul(2).as_secs_f64(),
+                beat.as_secs_f64()
+            ),
+            Some(_) if process.health_check_command.is_none() => {
+                "needs a health_check_command: it is what the heartbeat runs".to_owned()
+            }
+            Some(_) => continue,
+        };
+        problems.push(Problem::key(&section, "hang_after", why));
+    }
 }
 
 fn read_section<T>(

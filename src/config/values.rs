@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
-use super::{RestartStrategy, is_valid_process_name};
+use super::{MemoryLimit, RestartStrategy, is_valid_process_name};
 
 /// The longest duration any setting takes: a year. Anything longer is a typo (`1e19`), and
 /// keeping every duration this short keeps every deadline the service computes from one far
@@ -102,6 +102,47 @@ pub(super) fn parse_period_or_off(text: &str, floor: Duration) -> Result<Option<
             floor.as_secs_f64()
         )),
         period => Ok(Some(period)),
+    }
+}
+
+/// `max_memory`: `512M`, `2G`, `1048576` (bytes; K, M, G and T are powers of 1024, as in
+/// systemd's `MemoryMax=`), `10%` of the machine's memory, or empty or 0 for no limit.
+pub(super) fn parse_memory(text: &str) -> Result<Option<MemoryLimit>, String> {
+    let text = text.trim();
+    if text.is_empty() || text == "0" {
+        return Ok(None);
+    }
+    if let Some(percent) = text.strip_suffix('%') {
+        return match parse_finite(percent.trim()) {
+            Some(p) if p > 0.0 && p <= 100.0 => Ok(Some(MemoryLimit::Percent(p))),
+            _ => Err(format!(
+                "\"{text}\" is not a share of memory above 0% and at most 100%"
+            )),
+        };
+    }
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let factor: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "\"{text}\" is not a size (like 512M or 2G) nor a share of memory (like 10%)"
+            ));
+        }
+    };
+    match parse_finite(number.trim()) {
+        Some(n) if n > 0.0 && n * (factor as f64) < u64::MAX as f64 => {
+            Ok(Some(MemoryLimit::Bytes((n * factor as f64) as u64)))
+        }
+        _ => Err(format!(
+            "\"{text}\" is not a size (like 512M or 2G) nor a share of memory (like 10%)"
+        )),
     }
 }
 

@@ -54,6 +54,18 @@ pub async fn poll(db: &Database) -> Result<Poll, DbError> {
     Ok(poll)
 }
 
+/// The lowest process id of `PROCESE` with this name, if any.
+pub async fn process_id_of(db: &Database, name: &str) -> Result<Option<i32>, DbError> {
+    let row = db
+        .run(
+            sqlx::query("SELECT MIN(process_id) FROM PROCESE WHERE process_name = ?")
+                .bind(name)
+                .fetch_one(db.pool()),
+        )
+        .await?;
+    row.try_get(0).map_err(DbError::from)
+}
+
 /// Writes a note unless it is already there; returns whether it changed. Lets a condition
 /// that persists across polls (an open breaker, a refused name) be noted once.
 pub async fn write_note_if_changed(
@@ -70,6 +82,35 @@ pub async fn write_note_if_changed(
             .bind(&note)
             .bind(process_id)
             .bind(&note)
+            .execute(db.pool()),
+        )
+        .await
+    })
+    .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Writes the note of an open breaker unless it changes nothing or the note already says why
+/// the breaker opened (it begins with `keep`): the crash loop's note is more use to an operator
+/// than the generic one.
+pub async fn write_breaker_note(
+    db: &Database,
+    process_id: i32,
+    note: &str,
+    keep: &str,
+) -> Result<bool, DbError> {
+    let repertoire = db.text_columns().await.notes;
+    let result = write_text(db, &crate::note::fit(note), repertoire, |note| async move {
+        db.run(
+            sqlx::query(
+                "UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ? AND NOT (notes <=> ?) \
+                 AND LEFT(COALESCE(notes, ''), CHAR_LENGTH(?)) <> ?",
+            )
+            .bind(&note)
+            .bind(process_id)
+            .bind(&note)
+            .bind(keep)
+            .bind(keep)
             .execute(db.pool()),
         )
         .await

@@ -177,3 +177,27 @@ async fn finish_alarm(
     }
     Ok(true)
 }
+
+/// The successful restarts of `process_id` on `host` that began within `window` of the
+/// database clock, whatever their trigger: what `max_restarts` counts.
+pub async fn successful_restarts_within(
+    db: &Database,
+    host: &str,
+    process_id: i32,
+    window: std::time::Duration,
+) -> Result<u32, DbError> {
+    let row = db
+        .run(
+            sqlx::query(
+                "SELECT COUNT(*) FROM RESTART_EVENTS WHERE process_id = ? AND host = ? \
+                 AND success = 1 AND started_at >= NOW(3) - INTERVAL ? MICROSECOND",
+            )
+            .bind(process_id)
+            .bind(host)
+            .bind(micros(window))
+            .fetch_one(db.pool()),
+        )
+        .await?;
+    let count: i64 = row.try_get(0).map_err(DbError::from)?;
+    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+}

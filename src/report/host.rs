@@ -62,6 +62,8 @@ pub async fn read_process(
         restarts: None,
         last_restart: None,
         usage: None,
+        dependencies: Vec::new(),
+        waiting_for: None,
     }))
 }
 
@@ -126,7 +128,9 @@ async fn read_processes(
     let query = sqlx::query_as::<_, ProcessRow>(sql).bind(host).bind(host);
     let rows = db.run(query.fetch_all(db.pool())).await?;
     let live = scan(handled(config, &rows)).await;
-    Ok(views(rows, &live, breaker_policy(config)))
+    let mut views = views(rows, &live, breaker_policy(config));
+    super::view::add_dependencies(config, &mut views);
+    Ok(views)
 }
 
 /// The rows of processes this host is responsible for, with the settings to scan for them:
@@ -235,6 +239,8 @@ fn view(
         restarts,
         last_restart,
         usage,
+        dependencies: Vec::new(),
+        waiting_for: None,
     })
 }
 

@@ -1,12 +1,15 @@
 //! The shape of the one read of a host's processes (`read_host`): a [`HostView`] of
 //! [`ProcessView`]s, each with its [`BreakerView`] and [`Usage`]. What every surface formats.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::ProcessRef;
 use super::health::HealthReport;
 use crate::breaker::{BreakerPolicy, BreakerState, CircuitBreaker};
 use crate::config::Config;
+use crate::dependency::{self, DependencyState, Readiness};
 
 /// The state of this host, as read at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +39,10 @@ pub struct ProcessView {
     pub last_restart: Option<NaiveDateTime>,
     /// None until the sampler of this host has written the process's statistics.
     pub usage: Option<Usage>,
+    /// Its `depends_on` that this host handles.
+    pub dependencies: Vec<String>,
+    /// In alarm, the dependency it waits for (dead, in alarm, or with its breaker open).
+    pub waiting_for: Option<String>,
 }
 
 /// A process's circuit breaker, parsed once from its row.
@@ -87,6 +94,41 @@ pub fn breaker_policy(config: &Config) -> BreakerPolicy {
     BreakerPolicy {
         max_failures: config.monitor.max_restart_failures,
         reset_after: config.monitor.circuit_reset_time,
+    }
+}
+
+/// Fills in each process's dependencies and, for one in alarm, the dependency it waits for,
+/// by the daemon's rule (`dependency::readiness`) over what the views show: a dependency not
+/// alive or in alarm is down. Processes of one name share their state.
+pub fn add_dependencies(config: &Config, views: &mut [ProcessView]) {
+    let mut states: HashMap<String, DependencyState> = HashMap::new();
+    for view in views.iter() {
+        let state = if view.breaker.state == BreakerState::Open {
+            DependencyState::BreakerOpen
+        } else if view.alarm || view.alive == Some(false) {
+            DependencyState::Down
+        } else {
+            DependencyState::Up
+        };
+        let known = states.entry(view.process.name.clone()).or_insert(state);
+        if state != DependencyState::Up {
+            *known = state;
+        }
+    }
+    let state_of = |name: &str| states.get(name).copied().unwrap_or(DependencyState::Up);
+    for view in views.iter_mut() {
+        let name = view.process.name.as_str();
+        view.dependencies = dependency::local_dependencies(config, name)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        view.waiting_for = match view.alarm {
+            false => None,
+            true => match dependency::readiness(config, name, state_of) {
+                Readiness::Ready => None,
+                Readiness::WaitFor(d) | Readiness::DependencyBreakerOpen(d) => Some(d),
+            },
+        };
     }
 }
 
@@ -144,6 +186,8 @@ pub(crate) mod tests {
             restarts: sampled.then_some(2),
             last_restart: None,
             usage: sampled.then(usage),
+            dependencies: Vec::new(),
+            waiting_for: None,
         }
     }
 
@@ -170,5 +214,30 @@ pub(crate) mod tests {
         assert!(BreakerView::new(half_open, policy).is_open());
         let closed = BreakerView::new(CircuitBreaker::default(), policy);
         assert_eq!((closed.reopens_at, closed.is_open()), (None, false));
+    }
+
+    #[test]
+    fn a_process_in_alarm_waits_for_a_dependency_that_is_dead_or_in_alarm() {
+        let text = "[database]\nuser = u\n\n[monitor]\nhost = web1\n\n\
+                    [process.a]\ndepends_on = b, c\n\n[process.b]\n\n[process.c]\n";
+        let config = Config::from_ini_text(std::path::Path::new("config.ini"), text, None)
+            .expect("a valid config");
+        let mut views = vec![
+            view(1, "a", true, BreakerState::Closed, true),
+            view(2, "b", false, BreakerState::Closed, true),
+            view(3, "c", false, BreakerState::Closed, true),
+        ];
+        views[2].alive = Some(false);
+        add_dependencies(&config, &mut views);
+        assert_eq!(views[0].dependencies, ["b", "c"]);
+        assert_eq!(views[0].waiting_for.as_deref(), Some("c"));
+        assert_eq!(
+            (views[1].dependencies.len(), &views[1].waiting_for),
+            (0, &None)
+        );
+        // Not in alarm: nothing to wait for.
+        views[0].alarm = false;
+        add_dependencies(&config, &mut views);
+        assert_eq!(views[0].waiting_for, None);
     }
 }

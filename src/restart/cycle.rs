@@ -163,7 +163,13 @@ pub async fn start_process(process: &ProcessConfig) -> Result<(), RestartError> 
     let Some(start) = &process.start_command else {
         return Err(RestartError::NoStartCommand);
     };
-    let mut child = command::spawn_detached(start, &process.name).map_err(RestartError::StartIo)?;
+    let program = Program::Shell {
+        text: start,
+        name: &process.name,
+    };
+    // Run without a shell, a missing program is the spawn's error, not the shell's exit 127.
+    let mut child = command::spawn_detached(start, &process.name)
+        .map_err(|error| RestartError::StartFailed(command::spawn_failure(&program, &error)))?;
     let check = health_check(process);
     tokio::pin!(check);
     let mut start_exited = false;
@@ -176,8 +182,7 @@ pub async fn start_process(process: &ProcessConfig) -> Result<(), RestartError> 
                     // A start command that daemonizes exits 0 at once; the check decides.
                     Ok(status) if status.success() => {}
                     Ok(status) => {
-                        let start = Program::Shell { text: start, name: &process.name };
-                        if let CommandOutcome::Failed(failure) = command::outcome(&start, status, String::new()) {
+                        if let CommandOutcome::Failed(failure) = command::outcome(&program, status, String::new()) {
                             return Err(RestartError::StartFailed(failure));
                         }
                     }

@@ -35,6 +35,13 @@ pub enum RestartError {
     StartFailed(CommandFailure),
     #[error("health check: {0}")]
     HealthCheck(CommandFailure),
+    /// Refused before trying: the process restarted `restarts` times within `window`
+    /// (`max_restarts`, `restart_window`), so this restart would feed a crash loop.
+    #[error("crash loop: {restarts} restarts in {} s", .window.as_secs_f64())]
+    CrashLoop {
+        restarts: u32,
+        window: std::time::Duration,
+    },
     /// Every method of the strategy failed, each for its reason, in the order tried.
     #[error("{}", Methods(.0))]
     Methods(Vec<MethodFailure>),

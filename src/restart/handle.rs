@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::alarm::{Alarm, TriggerSource};
-use crate::breaker::{Admission, BreakerPolicy, CircuitBreaker, CycleOutcome};
+use crate::breaker::{Admission, BreakerPolicy, BreakerState, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig};
 use crate::db::claims::{self, Claim, ClaimKey, ClaimOwner};
 use crate::db::events::{self, EventEnd, EventStart};
@@ -19,6 +19,7 @@ use crate::db::{self, Database, DbError};
 use crate::note;
 
 use super::cycle::{self, CycleReport};
+use super::error::RestartError;
 use super::plan::Method;
 
 /// How long a claim lives without renewal: long enough to ride out a short database outage,
@@ -98,25 +99,12 @@ async fn handle_claimed(
         tracing::warn!(process = %alarm.process_name, "took over a claim its monitor left expired: retrying");
     }
     let _lease = renew_lease(context, alarm.process_id);
-    let admission = db::breaker::load(db, alarm.process_id).await?;
-    if !admission.alarm_raised && alarm.source != TriggerSource::Manual {
-        claims::release(db, alarm.process_id, context.owner.as_str()).await?;
-        return Ok(Handled::AlreadyCleared);
-    }
     let policy = policy(config);
-    let (decision, breaker) = admission.breaker.admit(policy, admission.now);
-    match decision {
-        Admission::Refused { until } => {
-            refuse(context, alarm, admission.breaker, until).await?;
-            return Ok(Handled::BreakerOpen { until });
-        }
-        Admission::Trial if breaker != admission.breaker => {
-            db.run(db::breaker::save(db.pool(), alarm.process_id, breaker))
-                .await?;
-            tracing::info!(process = %alarm.process_name, "circuit breaker half-open: one trial restart");
-        }
-        Admission::Trial | Admission::Allowed => {}
-    }
+    let breaker = match admit(context, alarm, policy).await? {
+        Ok(breaker) => breaker,
+        Err(handled) => return Ok(handled),
+    };
+    let crash_loop = crash_loop(db, config, process, alarm).await?;
     let event_id = events::begin(
         db,
         &EventStart {
@@ -128,26 +116,83 @@ async fn handle_claimed(
         },
     )
     .await?;
-    tracing::info!(process = %alarm.process_name, strategy = %process.restart_strategy, source = alarm.source.as_str(), "restarting");
-    let report = cycle::run_cycle(process).await;
+    let report = match crash_loop {
+        // Refused as a failed cycle, so that the breaker is charged and ends open.
+        Some(reason) => CycleReport::Failed {
+            method: None,
+            attempts: 0,
+            reason,
+        },
+        None => {
+            tracing::info!(process = %alarm.process_name, strategy = %process.restart_strategy, source = alarm.source.as_str(), "restarting");
+            cycle::run_cycle(process).await
+        }
+    };
     let outcome = match report {
         CycleReport::Restarted { .. } => CycleOutcome::Succeeded,
         CycleReport::Failed { .. } => CycleOutcome::Failed,
     };
-    finish(
-        context,
-        config,
-        process,
-        alarm,
-        event_id,
-        &report,
-        Some((breaker, policy, outcome)),
-    )
-    .await;
+    let breaker = Some((breaker, policy, outcome));
+    finish(context, config, process, alarm, event_id, &report, breaker).await;
     Ok(match outcome {
         CycleOutcome::Succeeded => Handled::Restarted,
         CycleOutcome::Failed => Handled::Failed,
     })
+}
+
+/// Reads the alarm and the breaker: the breaker to run the cycle under, or why not to run it.
+async fn admit(
+    context: &RestartContext,
+    alarm: &Alarm,
+    policy: BreakerPolicy,
+) -> Result<Result<CircuitBreaker, Handled>, DbError> {
+    let db = &context.db;
+    let admission = db::breaker::load(db, alarm.process_id).await?;
+    // A manual restart, and one that follows a dependency's, have no alarm of their own.
+    let needs_alarm = !matches!(
+        alarm.source,
+        TriggerSource::Manual | TriggerSource::Dependency
+    );
+    if !admission.alarm_raised && needs_alarm {
+        claims::release(db, alarm.process_id, context.owner.as_str()).await?;
+        return Ok(Err(Handled::AlreadyCleared));
+    }
+    let (decision, breaker) = admission.breaker.admit(policy, admission.now);
+    match decision {
+        Admission::Refused { until } => {
+            refuse(context, alarm, admission.breaker, until).await?;
+            return Ok(Err(Handled::BreakerOpen { until }));
+        }
+        Admission::Trial if breaker != admission.breaker => {
+            db.run(db::breaker::save(db.pool(), alarm.process_id, breaker))
+                .await?;
+            tracing::info!(process = %alarm.process_name, "circuit breaker half-open: one trial restart");
+        }
+        Admission::Trial | Admission::Allowed => {}
+    }
+    Ok(Ok(breaker))
+}
+
+/// A crash loop: the process already restarted successfully `max_restarts` times within
+/// `restart_window` on this host (any trigger; the database clock), so this restart is
+/// refused. `None` when it may go ahead.
+async fn crash_loop(
+    db: &Database,
+    config: &Config,
+    process: &ProcessConfig,
+    alarm: &Alarm,
+) -> Result<Option<RestartError>, DbError> {
+    if process.max_restarts == 0 {
+        return Ok(None);
+    }
+    let window = process.restart_window;
+    let host = &config.monitor.host;
+    let restarts = events::successful_restarts_within(db, host, alarm.process_id, window).await?;
+    if restarts < process.max_restarts {
+        return Ok(None);
+    }
+    tracing::warn!(process = %alarm.process_name, "crash loop: {restarts} restarts in {} s: restart refused", window.as_secs_f64());
+    Ok(Some(RestartError::CrashLoop { restarts, window }))
 }
 
 /// Leaves the alarm raised with a note saying until when the breaker holds, written only when
@@ -159,8 +204,13 @@ async fn refuse(
     until: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let text = note::breaker_open(until, breaker.consecutive_failures);
-    let changed =
-        crate::db::alarms::write_note_if_changed(&context.db, alarm.process_id, &text).await?;
+    let changed = crate::db::alarms::write_breaker_note(
+        &context.db,
+        alarm.process_id,
+        &text,
+        note::CRASH_LOOP,
+    )
+    .await?;
     if changed {
         tracing::warn!(process = %alarm.process_name, "circuit breaker open until {} UTC: restart not tried", note::timestamp(until));
     }
@@ -194,6 +244,10 @@ pub async fn finish(
         CycleReport::Restarted { method, attempt } => {
             note::restarted(method.as_str(), *attempt, max_attempts, host, now)
         }
+        CycleReport::Failed {
+            reason: RestartError::CrashLoop { restarts, window },
+            ..
+        } => note::crash_loop(*restarts, *window, opened_until(breaker, now)),
         CycleReport::Failed {
             attempts, reason, ..
         } => note::failed(&reason.to_string(), *attempts, host, now),
@@ -251,6 +305,16 @@ pub fn event_end<'a>(
         note,
         claim_owner: owner.as_str(),
     }
+}
+
+/// When the breaker reopens, if this cycle's failure leaves it open.
+fn opened_until(
+    breaker: Option<(CircuitBreaker, BreakerPolicy, CycleOutcome)>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let (breaker, policy, outcome) = breaker?;
+    let after = breaker.record(policy, outcome, now);
+    (after.state == BreakerState::Open).then(|| after.reopens_at(policy))
 }
 
 /// Renews a claim in the background while its holder works; stops when dropped.

@@ -2,27 +2,39 @@
 //! `max_parallel_restarts` at once and never two at once for the same process. It owns the
 //! set of processes in hand, keyed by process name: two `PROCESE` rows may name the same
 //! process, and two cycles on it at once would stop each other's start. An alarm on a name
-//! already in hand waits here (with a note) and is handled as soon as that cycle ends. The
-//! breakers and claims it works through live in the database.
+//! already in hand waits here (with a note) and is handled as soon as that cycle ends. An
+//! alarm whose dependency is down waits too (`waits`), and a successful restart brings the
+//! dependents with `restart_with_dependencies` after it. The breakers and claims it works
+//! through live in the database.
 
 pub mod cycle;
 pub mod error;
 pub mod handle;
 pub mod manual;
 pub mod plan;
+pub mod waits;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::task::TaskTracker;
 
-use crate::alarm::{Alarm, RestartNotice};
+use crate::alarm::{Alarm, DeadSet, RestartNotice, TriggerSource};
 use crate::config::{Config, is_valid_process_name};
 use crate::db::alarms;
 use crate::note;
 
 pub use handle::{Handled, RestartContext};
+use waits::{Verdict, Waits};
+
+/// A handling task's end: the name it held, what became of the alarm, and the dependents to
+/// restart after it (`restart_with_dependencies`).
+struct Done {
+    name: String,
+    handled: Handled,
+    followers: Vec<Alarm>,
+}
 
 /// The restarter task's state.
 pub struct Restarter {
@@ -41,6 +53,8 @@ pub struct Restarter {
     tracker: TaskTracker,
     /// Tells the sampler which processes are being restarted.
     notices: mpsc::UnboundedSender<RestartNotice>,
+    /// Alarms waiting for a dependency, and what they are decided on.
+    waits: Waits,
 }
 
 impl Restarter {
@@ -60,33 +74,83 @@ impl Restarter {
             waiting: HashMap::new(),
             tracker,
             notices,
+            waits: Waits::new(watch::channel(DeadSet::default()).1),
         }
+    }
+
+    /// Follows the sampler's set of dead processes, so that an alarm waits while a
+    /// dependency is dead and goes as soon as it is back.
+    pub fn with_dead(mut self, dead: watch::Receiver<DeadSet>) -> Restarter {
+        self.waits = Waits::new(dead);
+        self
     }
 
     /// Takes alarms until the sender goes away or shutdown; handling tasks go on in the
     /// tracker, which the caller waits for under the shutdown grace.
     pub async fn run(mut self, mut alarms: mpsc::Receiver<Vec<Alarm>>) {
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
         loop {
             tokio::select! {
                 batch = alarms.recv() => match batch {
                     Some(batch) => {
+                        // A dependency in the same batch is handled first.
+                        let names: HashSet<String> =
+                            batch.iter().map(|a| a.process_name.clone()).collect();
+                        self.waits.set_alarmed_now(names);
                         for alarm in batch {
                             self.dispatch(alarm, &done_tx);
                         }
+                        self.waits.set_alarmed_now(HashSet::new());
                     }
                     None => break,
                 },
-                Some(name) = done_rx.recv() => {
-                    self.in_hand.remove(&name);
-                    self.dispatch_waiting(&name, &done_tx);
+                Some(done) = done_rx.recv() => {
+                    self.in_hand.remove(&done.name);
+                    self.waits.finished(&done.name, &done.handled);
+                    self.dispatch_waiting(&done.name, &done_tx);
+                    self.release_deferred(&done_tx);
+                    for follower in done.followers {
+                        self.dispatch(follower, &done_tx);
+                    }
                 }
+                () = self.waits.dead_changed() => self.release_deferred(&done_tx),
                 () = self.context.shutdown.cancelled() => break,
             }
         }
     }
 
-    fn dispatch(&mut self, alarm: Alarm, done: &mpsc::UnboundedSender<String>) {
+    /// Decides again every alarm deferred for a dependency: those whose dependencies are
+    /// back go now.
+    fn release_deferred(&mut self, done: &mpsc::UnboundedSender<Done>) {
+        for alarm in self.waits.deferred() {
+            self.dispatch(alarm, done);
+        }
+    }
+
+    /// Whether `alarm` waits for a dependency; the note is written when it changed.
+    fn defers(&mut self, config: &Config, alarm: &Alarm) -> bool {
+        let (in_hand, waiting) = (&self.in_hand, &self.waiting);
+        let busy = |name: &str| in_hand.contains_key(name) || waiting.contains_key(name);
+        match self.waits.decide(config, alarm, busy) {
+            Verdict::Go => false,
+            Verdict::Hold(note) => {
+                if let Some(text) = note {
+                    let db = self.context.db.clone();
+                    let process_id = alarm.process_id;
+                    self.tracker.spawn(async move {
+                        if let Err(error) =
+                            alarms::write_note_if_changed(&db, process_id, &text).await
+                        {
+                            tracing::debug!("noting a wait for a dependency: {error}");
+                        }
+                    });
+                }
+                true
+            }
+        }
+    }
+
+    fn dispatch(&mut self, alarm: Alarm, done: &mpsc::UnboundedSender<Done>) {
         if !is_valid_process_name(&alarm.process_name) {
             self.refuse_name(alarm);
             return;
@@ -103,6 +167,9 @@ impl Restarter {
             tracing::debug!(process = %alarm.process_name, "alarm for a process this host does not handle");
             return;
         };
+        if self.defers(&config, &alarm) {
+            return;
+        }
         self.in_hand
             .insert(alarm.process_name.clone(), alarm.process_id);
         let notices = self.notices.clone();
@@ -113,11 +180,21 @@ impl Restarter {
         self.tracker.spawn(async move {
             // Waiting for a permit here, not in the dispatch loop, keeps one slow restart
             // from holding up the alarms behind it.
-            if let Ok(_permit) = permits.acquire_owned().await {
-                handle::handle(&context, &config, &process, &alarm).await;
-            }
+            let handled = match permits.acquire_owned().await {
+                Ok(_permit) => handle::handle(&context, &config, &process, &alarm).await,
+                Err(_) => Handled::Deferred,
+            };
             let _ = notices.send(RestartNotice::Ended(alarm.process_id));
-            let _ = done.send(alarm.process_name);
+            let followers = match handled {
+                Handled::Restarted => followers(&context, &config, &alarm.process_name).await,
+                _ => Vec::new(),
+            };
+            let name = alarm.process_name;
+            let _ = done.send(Done {
+                name,
+                handled,
+                followers,
+            });
         });
     }
 
@@ -144,7 +221,7 @@ impl Restarter {
 
     /// The cycle on `name` ended: the first alarm waiting on it goes now, the others wait
     /// behind it in turn.
-    fn dispatch_waiting(&mut self, name: &str, done: &mpsc::UnboundedSender<String>) {
+    fn dispatch_waiting(&mut self, name: &str, done: &mpsc::UnboundedSender<Done>) {
         let Some(queue) = self.waiting.get_mut(name) else {
             return;
         };
@@ -198,4 +275,32 @@ impl Restarter {
             }
         });
     }
+}
+
+/// The processes to restart after `name` was: its direct dependents with
+/// `restart_with_dependencies`, each through its lowest process id. Theirs in turn follow
+/// when they are restarted.
+async fn followers(context: &RestartContext, config: &Config, name: &str) -> Vec<Alarm> {
+    let mut alarms = Vec::new();
+    for dependent in crate::dependency::dependents(config, name) {
+        if !config
+            .process(dependent)
+            .is_some_and(|p| p.restart_with_dependencies)
+        {
+            continue;
+        }
+        match alarms::process_id_of(&context.db, dependent).await {
+            Ok(Some(process_id)) => alarms.push(Alarm {
+                process_id,
+                process_name: dependent.to_owned(),
+                source: TriggerSource::Dependency,
+                seen_at: std::time::Instant::now(),
+            }),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(process = %dependent, "not restarted after {name}: {error}")
+            }
+        }
+    }
+    alarms
 }

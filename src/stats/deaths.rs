@@ -1,6 +1,7 @@
 //! What a check's finding leads to: outages opened and closed in the database, the auto alarm
 //! once a dead streak reaches `dead_after`, and the quick re-checks after a watched process
-//! exits.
+//! exits. With `depends_on`, only the root cause of an outage is auto-alarmed at first
+//! (`downs`): a process whose dependency is down too waits until that is back.
 
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ use crate::db::stats as store;
 use crate::note;
 use crate::process::{FoundProcess, ProcessTable};
 
+use super::downs::{DeadSet, Downs};
 use super::log_failure;
 use super::monitored::{Monitored, Seen};
 use super::roster::{Lookup, Roster};
@@ -22,18 +24,29 @@ pub struct Deaths {
     db: Database,
     /// The restarter's alarm channel: an auto alarm goes there at once.
     alarms: mpsc::Sender<Vec<Alarm>>,
+    /// Who is down, and the auto alarms waiting for a dependency.
+    pub downs: Downs,
 }
 
 impl Deaths {
-    pub fn new(db: Database, alarms: mpsc::Sender<Vec<Alarm>>) -> Deaths {
-        Deaths { db, alarms }
+    pub fn new(
+        db: Database,
+        alarms: mpsc::Sender<Vec<Alarm>>,
+        dead: tokio::sync::watch::Sender<DeadSet>,
+    ) -> Deaths {
+        Deaths {
+            db,
+            alarms,
+            downs: Downs::new(dead),
+        }
     }
 
     /// Records what one check of `process` found: outages, and the auto alarm once the dead
     /// streak reaches `dead_after`.
-    pub async fn after_check(&self, config: &Config, process: &mut Monitored, seen: Seen) {
+    pub async fn after_check(&mut self, config: &Config, process: &mut Monitored, seen: Seen) {
         let process_id = process.process_id;
         let transition = process.check(seen, config.monitor.dead_after);
+        self.downs.record(process, seen);
         let host = &config.monitor.host;
         let result = if transition.outage_began {
             store::outage_began(&self.db, host, process_id).await
@@ -46,28 +59,64 @@ impl Deaths {
             log_failure("recording an outage", &error);
         }
         if transition.dead_enough && process.may_auto_alarm(config.monitor.auto_alarm) {
-            self.auto_alarm(config, process).await;
+            if let Some(dependency) = self.downs.down_dependency(config, process.name()) {
+                tracing::info!(process = %process.name(), "found dead, as is {dependency} it depends on: alarmed only if still down once {dependency} is back");
+                self.downs.hold(process_id, process.name());
+            } else {
+                self.auto_alarm(config, process).await;
+            }
+        }
+    }
+
+    /// Alarms the held processes whose dependencies are back and that are still down; those
+    /// found alive again are let go, those whose dependency is still down stay held.
+    pub async fn release_held(&mut self, config: &Config, roster: &mut Roster) {
+        if !self.downs.has_held() {
+            return;
+        }
+        for (process_id, name) in self.downs.take_held() {
+            let Some(process) = roster.get_mut(process_id) else {
+                continue;
+            };
+            if process.last_seen != Some(Seen::Dead)
+                || !process.may_auto_alarm(config.monitor.auto_alarm)
+            {
+                continue;
+            }
+            if self.downs.down_dependency(config, &name).is_some() {
+                self.downs.hold(process_id, &name);
+            } else {
+                self.auto_alarm(config, process).await;
+            }
         }
     }
 
     async fn auto_alarm(&self, config: &Config, process: &mut Monitored) {
+        let taken = self.downs.taken_down(config, process.name());
+        let text =
+            note::found_dead_taking_down(config.monitor.dead_after, &config.monitor.host, &taken);
+        self.raise(process, TriggerSource::Auto, &text).await;
+    }
+
+    /// Raises the alarm on `process` with the note `text` and hands it to the restarter at
+    /// once: the one path for every alarm the sampler raises (dead, hung, over its memory).
+    pub async fn raise(&self, process: &mut Monitored, source: TriggerSource, text: &str) {
         let process_id = process.process_id;
-        let text = note::found_dead(config.monitor.dead_after, &config.monitor.host);
-        match store::raise_alarm(&self.db, process_id, &text).await {
+        match store::raise_alarm(&self.db, process_id, text).await {
             Ok(true) => {
-                tracing::warn!(process = %process.name(), "found dead {} checks in a row: alarm raised", config.monitor.dead_after);
+                tracing::warn!(process = %process.name(), source = source.as_str(), "alarm raised: {text}");
                 process.alarm_raised = true;
                 let alarm = Alarm {
                     process_id,
                     process_name: process.config.name.clone(),
-                    source: TriggerSource::Auto,
+                    source,
                     seen_at: Instant::now(),
                 };
                 // The restarter takes it now rather than at the next poll.
                 let _ = self.alarms.send(vec![alarm]).await;
             }
             Ok(false) => process.alarm_raised = true,
-            Err(error) => log_failure("raising an auto alarm", &error),
+            Err(error) => log_failure("raising an alarm", &error),
         }
     }
 }
@@ -76,7 +125,7 @@ impl Deaths {
 /// re-checks at once, `dead_recheck_interval` apart.
 pub async fn exited(
     roster: &mut Roster,
-    deaths: &Deaths,
+    deaths: &mut Deaths,
     config: &Config,
     process_id: i32,
     exited: FoundProcess,

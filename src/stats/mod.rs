@@ -7,12 +7,15 @@
 //! This file runs the loop; the parts own their state: `roster` the watched processes and
 //! their discovery, `usage` the reading of CPU and memory, `deaths` outages, re-checks and
 //! auto alarms, `notices` the restarter's notices, `inputs` the heartbeat's figures and the
-//! health score's inputs, `writer` the database writes. `monitored` is one process's state;
+//! health score's inputs, `limits` the hangs and memory limits alarmed like deaths, `writer`
+//! the database writes. `monitored` is one process's state;
 //! the heartbeat task (`heartbeat`) feeds it response times.
 
 mod deaths;
+pub mod downs;
 pub mod heartbeat;
 mod inputs;
+mod limits;
 pub mod monitored;
 mod notices;
 mod roster;
@@ -48,6 +51,8 @@ pub struct SamplerLinks {
     pub refresh: mpsc::Receiver<oneshot::Sender<()>>,
     /// True once the poller has migrated the schema: the sampler writes nothing before.
     pub schema_ready: watch::Receiver<bool>,
+    /// The names seen dead, for the restarter's `depends_on` waits.
+    pub dead: watch::Sender<downs::DeadSet>,
     pub shutdown: CancellationToken,
 }
 
@@ -90,6 +95,7 @@ impl Sampler {
             restarts,
             refresh,
             schema_ready,
+            dead,
             shutdown,
         } = links;
         Sampler {
@@ -105,7 +111,7 @@ impl Sampler {
             monitor_start: None,
             roster: Roster::new(),
             meter: Meter::of_this_system(),
-            deaths: Deaths::new(db.clone(), alarms),
+            deaths: Deaths::new(db.clone(), alarms, dead),
             beats: Beats::default(),
             writer: Writer::new(db),
         }
@@ -145,22 +151,32 @@ impl Sampler {
                 _ = ticks.tick() => self.sample(None).await,
                 Some((process_id, process)) = self.roster.next_exit() => {
                     let config = self.config.borrow().clone();
-                    deaths::exited(&mut self.roster, &self.deaths, &config, process_id, process).await;
+                    deaths::exited(&mut self.roster, &mut self.deaths, &config, process_id, process).await;
                 }
                 Some(notice) = self.inbox.restarts.recv() => {
                     let config = self.config.borrow().clone();
-                    notices::restart_notice(&mut self.roster, &self.deaths, &config, notice).await;
+                    notices::restart_notice(&mut self.roster, &mut self.deaths, &config, notice).await;
                 }
-                Some(round) = beats.recv() => self.beats.record(&mut self.roster, round, self.clock.now()),
+                Some(round) = beats.recv() => self.heartbeats(round).await,
                 Some(done) = self.inbox.refresh.recv() => {
                     let targets = self.roster.targets().borrow().clone();
                     let round = heartbeat::check_all(&targets).await;
-                    self.beats.record(&mut self.roster, round, self.clock.now());
+                    self.heartbeats(round).await;
                     self.sample(Some(done)).await;
                 }
                 () = self.inbox.shutdown.cancelled() => return,
             }
+            self.after_changes().await;
         }
+    }
+
+    /// After anything the loop took: the restarter learns who is dead, then the auto alarms
+    /// held for a dependency go if it is back.
+    async fn after_changes(&mut self) {
+        self.deaths.downs.publish();
+        let config = self.config.borrow().clone();
+        self.deaths.release_held(&config, &mut self.roster).await;
+        self.deaths.downs.publish();
     }
 
     /// One sample of every process; the writer then stores it with the statistics and the
@@ -175,6 +191,8 @@ impl Sampler {
             log_failure("reading PROCESE", &error);
             return;
         }
+        let names = self.roster.processes().map(|p| p.name()).collect();
+        self.deaths.downs.keep_only(&names);
         let scan = self.roster.find_missing();
         let mut samples = self.read_usage(&config, scan).await;
         samples.append(&mut self.beats.take());
@@ -194,6 +212,14 @@ impl Sampler {
             done,
         };
         self.writer.send(batch).await;
+    }
+
+    /// A round of heartbeats: its figures for the next sample, and the hangs it shows.
+    async fn heartbeats(&mut self, round: Vec<heartbeat::Beat>) {
+        let config = self.config.borrow().clone();
+        let now = self.clock.now();
+        limits::after_heartbeats(&mut self.roster, &self.deaths, &config, &round, now).await;
+        self.beats.record(&mut self.roster, round, now);
     }
 
     /// Once the database answers: this monitor's start.
@@ -222,6 +248,9 @@ impl Sampler {
             samples.push(reading.sample);
             if let Some(seen) = reading.check {
                 self.deaths.after_check(config, process, seen).await;
+            }
+            if let Some(limit) = reading.memory_limit {
+                limits::after_memory_reading(&self.deaths, config, process, limit).await;
             }
         }
         samples

@@ -52,6 +52,14 @@ pub struct Transition {
     pub dead_enough: bool,
 }
 
+/// What a heartbeat says of a live process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveliness {
+    Responding,
+    /// No healthy heartbeat for `hang_after`.
+    Hung,
+}
+
 #[derive(Debug)]
 pub struct Monitored {
     pub process_id: i32,
@@ -72,6 +80,12 @@ pub struct Monitored {
     pub memory: Metric,
     pub response: Metric,
     pub last_check_ok: Option<bool>,
+    /// Sampler time of the last healthy heartbeat, or of the first heartbeat since the
+    /// process was seen alive or restarted, so that a fresh process is not hung at once.
+    /// `None` while it is not known alive.
+    pub healthy_since: Option<f64>,
+    /// Samples in a row above `max_memory`.
+    pub memory_streak: u32,
 }
 
 impl Monitored {
@@ -91,6 +105,8 @@ impl Monitored {
             memory: Metric::new(retention),
             response: Metric::new(retention),
             last_check_ok: None,
+            healthy_since: None,
+            memory_streak: 0,
         }
     }
 
@@ -119,6 +135,8 @@ impl Monitored {
         self.watched = None;
         self.exit_task = None;
         self.rss_bytes = None;
+        self.healthy_since = None;
+        self.memory_streak = 0;
     }
 
     /// Counts one check and says what follows.
@@ -149,6 +167,42 @@ impl Monitored {
     /// processes, with `auto_alarm`, and not while the alarm is raised or a restart runs.
     pub fn may_auto_alarm(&self, auto_alarm: bool) -> bool {
         auto_alarm && self.config.required && !self.alarm_raised && !self.in_hand
+    }
+
+    /// Whether an alarm the sampler raises for a reason other than death may be raised now:
+    /// not while it is raised already or a restart runs.
+    pub fn may_alarm(&self) -> bool {
+        !self.alarm_raised && !self.in_hand
+    }
+
+    /// Counts one heartbeat at `now` (sampler seconds) and says whether the process is hung:
+    /// alive, with no healthy heartbeat for `hang_after` since the last healthy one (or since
+    /// the first heartbeat after it was seen alive or restarted). A heartbeat that timed out
+    /// arrives here as not `ok`.
+    pub fn heartbeat(&mut self, ok: bool, now: f64) -> Liveliness {
+        if self.last_seen != Some(Seen::Alive) {
+            self.healthy_since = None;
+            return Liveliness::Responding;
+        }
+        let since = *self.healthy_since.get_or_insert(now);
+        if ok {
+            self.healthy_since = Some(now);
+            return Liveliness::Responding;
+        }
+        match self.config.hang_after {
+            Some(limit) if now - since >= limit.as_secs_f64() => Liveliness::Hung,
+            _ => Liveliness::Responding,
+        }
+    }
+
+    /// Counts one memory reading against `limit` (bytes; `None` is no limit) and returns the
+    /// samples in a row above it.
+    pub fn memory_reading(&mut self, rss_bytes: u64, limit: Option<u64>) -> u32 {
+        self.memory_streak = match limit {
+            Some(limit) if rss_bytes > limit => self.memory_streak.saturating_add(1),
+            _ => 0,
+        };
+        self.memory_streak
     }
 
     pub fn current(&mut self, now: f64) -> CurrentStats {
@@ -193,6 +247,11 @@ mod tests {
             matcher: ProcessMatch::Name,
             required: true,
             depends_on: Vec::new(),
+            restart_with_dependencies: false,
+            hang_after: None,
+            max_memory: None,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(60),
             hosts: None,
         };
         Monitored::new(1, config, Duration::from_secs(60))
@@ -231,6 +290,44 @@ mod tests {
         assert!(first.outage_began && first.dead_enough);
         let second = process.check(Seen::Dead, 1);
         assert!(!second.outage_began && !second.dead_enough);
+    }
+
+    #[test]
+    fn a_process_is_hung_after_hang_after_without_a_healthy_heartbeat_counted_from_first_seen() {
+        let mut process = monitored();
+        process.config.hang_after = Some(Duration::from_secs(2));
+        // Not known alive: never hung.
+        assert_eq!(process.heartbeat(false, 0.0), Liveliness::Responding);
+        process.check(Seen::Alive, 3);
+        // (now, ok, expected): counting starts at the first heartbeat seen alive.
+        let cases = [
+            (10.0, false, Liveliness::Responding),
+            (11.9, false, Liveliness::Responding),
+            (12.0, false, Liveliness::Hung),
+            (12.5, true, Liveliness::Responding),
+            (14.0, false, Liveliness::Responding),
+            (14.5, false, Liveliness::Hung),
+        ];
+        for (now, ok, expected) in cases {
+            assert_eq!(process.heartbeat(ok, now), expected, "at {now}");
+        }
+        // A restart (or an exit) starts the count again.
+        process.lose();
+        assert_eq!(process.heartbeat(false, 20.0), Liveliness::Responding);
+        assert_eq!(process.heartbeat(false, 21.0), Liveliness::Responding);
+        process.config.hang_after = None;
+        assert_eq!(process.heartbeat(false, 99.0), Liveliness::Responding);
+    }
+
+    #[test]
+    fn readings_above_max_memory_are_counted_in_a_row() {
+        let mut process = monitored();
+        let limit = Some(100);
+        assert_eq!(process.memory_reading(101, limit), 1);
+        assert_eq!(process.memory_reading(200, limit), 2);
+        assert_eq!(process.memory_reading(100, limit), 0);
+        assert_eq!(process.memory_reading(101, limit), 1);
+        assert_eq!(process.memory_reading(10_000, None), 0);
     }
 
     #[test]

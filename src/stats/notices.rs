@@ -11,7 +11,7 @@ use super::roster::{Lookup, Roster};
 
 pub async fn restart_notice(
     roster: &mut Roster,
-    deaths: &Deaths,
+    deaths: &mut Deaths,
     config: &Config,
     notice: RestartNotice,
 ) {
@@ -29,6 +29,9 @@ pub async fn restart_notice(
             // The restart may have cleared the alarm and started a new process: watch it
             // now, so that its next death is seen at once.
             process.alarm_raised = false;
+            // `hang_after` and `max_memory` count from the restart, not from before it.
+            process.healthy_since = None;
+            process.memory_streak = 0;
             if process.watched.is_some() {
                 return;
             }

@@ -11,6 +11,9 @@ use super::roster::Scan;
 pub struct Reading {
     pub sample: Sample,
     pub check: Option<Seen>,
+    /// The process's `max_memory` in bytes, when it has one and its memory was read: its
+    /// streak above it is counted, and the caller looks whether it is long enough.
+    pub memory_limit: Option<u64>,
 }
 
 /// What turns a process's readings into figures.
@@ -50,12 +53,20 @@ impl Meter {
             return Some(Reading {
                 sample,
                 check: None,
+                memory_limit: None,
             });
         }
+        let limit = process
+            .config
+            .max_memory
+            .map(|m| m.bytes(self.total_memory));
+        let mut memory_limit = None;
         let seen = match usage {
             None if process.unwatchable.is_some() => Seen::Alive,
             Some(usage) => {
                 process.rss_bytes = Some(usage.rss_bytes);
+                process.memory_reading(usage.rss_bytes, limit);
+                memory_limit = limit;
                 let mem_pct = percent(usage.rss_bytes, self.total_memory);
                 process.memory.record(now, mem_pct);
                 if let Some(cpu) = usage.cpu_pct {
@@ -79,6 +90,7 @@ impl Meter {
         Some(Reading {
             sample,
             check: Some(seen),
+            memory_limit,
         })
     }
 }
