@@ -229,32 +229,18 @@ impl Monitored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ProcessMatch, RestartStrategy};
+    use std::path::Path;
 
+    use crate::config::Config;
+
+    /// A required process `p` as the configuration reads it, without a health check.
     fn monitored() -> Monitored {
-        let config = ProcessConfig {
-            name: "p".into(),
-            restart_strategy: RestartStrategy::Auto,
-            pre_restart_command: None,
-            health_check_command: None,
-            health_check_timeout: Duration::from_secs(1),
-            restart_delay: Duration::ZERO,
-            max_attempts: 1,
-            service_name: None,
-            start_command: None,
-            stop_timeout: Duration::from_secs(1),
-            command_timeout: Duration::from_secs(1),
-            matcher: ProcessMatch::Name,
-            required: true,
-            depends_on: Vec::new(),
-            restart_with_dependencies: false,
-            hang_after: None,
-            max_memory: None,
-            max_restarts: 5,
-            restart_window: Duration::from_secs(60),
-            hosts: None,
-        };
-        Monitored::new(1, config, Duration::from_secs(60))
+        let text = "[database]\nuser = u\n\n[monitor]\nhost = h\n\n[process.p]\n\
+                    health_check_command =\n";
+        let config =
+            Config::from_ini_text(Path::new("config.ini"), text, None).expect("a valid config");
+        let process = config.process("p").expect("p is configured");
+        Monitored::new(1, process, Duration::from_secs(60))
     }
 
     #[test]
