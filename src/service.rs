@@ -19,6 +19,7 @@ use crate::lock::{self, LockError};
 use crate::logging::LogFile;
 use crate::notify::{self, PollStatus};
 use crate::poller::Poller;
+use crate::process::launch::Launches;
 use crate::restart::{RestartContext, Restarter};
 use crate::stats::{Sampler, SamplerLinks};
 
@@ -72,10 +73,13 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     let (progress_tx, progress_rx) = watch::channel(PollStatus::default());
     let (schema_tx, schema_rx) = watch::channel(false);
 
+    // The sampler records how it found each process started; the restarter starts it so.
+    let launches = Launches::default();
     let context = RestartContext {
         db: db.clone(),
         owner: owner.clone(),
         shutdown: shutdown.clone(),
+        launches: launches.clone(),
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let (refresh_tx, refresh_rx) = mpsc::channel(4);
@@ -93,6 +97,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
             refresh: refresh_rx,
             schema_ready: schema_rx,
             dead: dead_tx,
+            launches,
             shutdown: shutdown.clone(),
         },
     );

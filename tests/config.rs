@@ -349,13 +349,57 @@ fn keys_for_one_process_are_refused_in_the_default_section() {
 }
 
 #[test]
-fn the_process_strategy_needs_a_start_command_but_auto_does_not() {
-    assert_eq!(
-        problem("[process.worker]\nrestart_strategy = process\n"),
-        format!("{PATH}: [process.worker]: restart_strategy = process needs a start_command")
+fn the_process_strategy_without_start_command_respawns_as_found() {
+    // As a new user writes it: the strategy once in the default section, a start command in
+    // the sections that have one, none in the others.
+    let config = load(
+        "[process.default]\nrestart_strategy = process\n\n\
+         [process.worker]\nstart_command = /opt/x/bin/worker --queue q\n\n[process.found]\n",
     );
-    let config = load("[process.worker]\nrestart_strategy = auto\n");
+    assert_eq!(
+        config.default_process.restart_strategy,
+        RestartStrategy::Process
+    );
+    assert_eq!(
+        config.processes["found"].restart_strategy,
+        RestartStrategy::Process
+    );
+    assert_eq!(config.processes["found"].start_command, None);
+    let config = load("[process.worker]\nrestart_strategy = process\n");
     assert_eq!(config.processes["worker"].start_command, None);
+}
+
+#[test]
+fn checks_across_keys_are_made_on_each_process_as_it_runs() {
+    // The default template lacks a health check, but every process that runs has one, and no
+    // process runs with the default alone: valid.
+    let sections = "[process.default]\nhang_after = 30\nhealth_check_command =\n\n\
+                    [process.a]\nhealth_check_command = test -e /tmp/a\n\n\
+                    [process.b]\nhealth_check_command = test -e /tmp/b\n";
+    let config = load(&format!(
+        "[monitor]\nallow_unconfigured = false\n{sections}"
+    ));
+    assert_eq!(
+        config.processes["b"].hang_after,
+        Some(Duration::from_secs(30))
+    );
+    // With allow_unconfigured, processes without a section run with the default: refused,
+    // once, where the mistake is.
+    let found = problem(sections);
+    assert!(
+        found.starts_with(&format!(
+            "{PATH}: [process.default] hang_after: needs a health_check"
+        )),
+        "{found}"
+    );
+    // A section that inherits the mistake without the default running reports it itself.
+    let text = "[monitor]\nallow_unconfigured = false\n[process.default]\nhang_after = 30\n\
+                health_check_command =\n\n[process.a]\n";
+    let found = problem(text);
+    assert!(
+        found.starts_with(&format!("{PATH}: [process.a] hang_after: needs a")),
+        "{found}"
+    );
 }
 
 #[test]

@@ -4,7 +4,10 @@
 use std::io;
 use std::process::Stdio;
 
+use nix::unistd::{Gid, Uid};
 use tokio::process::{Child, Command};
+
+use crate::process::launch::Launch;
 
 use super::argument::shell_command;
 use super::environment::scrub_environment;
@@ -15,14 +18,61 @@ use super::environment::scrub_environment;
 /// dropping the returned `Child` does not kill it.
 pub fn spawn_detached(text: &str, name: &str) -> io::Result<Child> {
     let mut command = shell_command(text, name);
+    scrub_environment(&mut command);
+    spawn(command)
+}
+
+/// Starts a process again as it was found running ([`Launch`]): its executable with its argv,
+/// working directory and environment (scrubbed all the same), as its user and groups,
+/// detached like [`spawn_detached`].
+pub fn spawn_launch(launch: &Launch) -> io::Result<Child> {
+    let mut command = Command::new(&launch.program);
+    let (argv0, arguments) = launch
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the recorded argv is empty"))?;
+    command
+        .arg0(argv0)
+        .args(arguments)
+        .current_dir(&launch.cwd)
+        .env_clear()
+        .envs(launch.environment.iter().map(|(name, value)| (name, value)));
+    scrub_environment(&mut command);
+    become_user(&mut command, launch);
+    spawn(command)
+}
+
+fn spawn(mut command: Command) -> io::Result<Child> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(false);
-    scrub_environment(&mut command);
     detach(&mut command);
     command.spawn()
+}
+
+/// Takes the launch's user, group and supplementary groups in the child, when they are not the
+/// service's own (only root may change them). All three in one `pre_exec`, groups first: the
+/// standard library's `uid()` would drop root before a later hook could set the groups.
+#[allow(unsafe_code)]
+fn become_user(command: &mut Command, launch: &Launch) {
+    let (uid, gid) = (Uid::from_raw(launch.uid), Gid::from_raw(launch.gid));
+    if uid == Uid::current() && gid == Gid::current() {
+        return;
+    }
+    let groups: Vec<Gid> = launch.groups.iter().copied().map(Gid::from_raw).collect();
+    // SAFETY: the closure runs in the forked child before exec and only makes the system calls
+    // setgroups, setgid and setuid, all async-signal-safe; the groups were allocated before
+    // the fork, and nothing is allocated or locked in the child.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setgroups(&groups)?;
+            nix::unistd::setgid(gid)?;
+            nix::unistd::setuid(uid)?;
+            Ok(())
+        });
+    }
 }
 
 /// A new session makes the command the leader of its own session and process group, without a

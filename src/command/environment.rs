@@ -4,8 +4,9 @@ use tokio::process::Command;
 
 /// Variables that must not reach a child: systemd's notification and socket-activation
 /// variables would let a child speak for the service (or steal its sockets), and the database
-/// password is a secret.
-const SCRUBBED_ENVIRONMENT: &[&str] = &[
+/// password is a secret. A process started again as it was found ([`crate::process::launch`])
+/// is recorded without them either.
+pub const SCRUBBED_ENVIRONMENT: &[&str] = &[
     "NOTIFY_SOCKET",
     "WATCHDOG_USEC",
     "WATCHDOG_PID",

@@ -30,7 +30,8 @@ use environment::scrub_environment;
 use group::{GroupGuard, wait_or_kill};
 use stderr::{collect, excerpt, start_reading};
 
-pub use detached::spawn_detached;
+pub use detached::{spawn_detached, spawn_launch};
+pub use environment::SCRUBBED_ENVIRONMENT;
 pub use outcome::{CommandFailure, CommandOutcome, outcome, spawn_failure};
 
 /// Pauses between health check attempts: they start short, so that a quick restart is confirmed

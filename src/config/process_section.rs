@@ -98,22 +98,8 @@ pub(super) fn read_process(
         restart_window: fields.seconds("restart_window", base.restart_window, Span::Positive),
         hosts: fields.value("hosts", base.hosts.clone(), parse_hosts),
     };
-    check_start_command(fields, &process, kind);
     check_dependencies_exist(fields, &process, known);
     process
-}
-
-/// The `process` strategy has nothing to start without `start_command`. A named section that
-/// sets neither key only inherits the mistake, which `[process.default]` already reports.
-fn check_start_command(fields: &mut Fields<'_>, process: &ProcessConfig, kind: ProcessKind<'_>) {
-    let sets_either = fields.has("restart_strategy") || fields.has("start_command");
-    let reported_here = matches!(kind, ProcessKind::Default) || sets_either;
-    if process.restart_strategy == RestartStrategy::Process
-        && process.start_command.is_none()
-        && reported_here
-    {
-        fields.fail_section("restart_strategy = process needs a start_command".into());
-    }
 }
 
 /// `match` (the whole command line) or `match.N` (argument N), never both.

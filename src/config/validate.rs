@@ -102,8 +102,7 @@ fn process_sections<'a>(
 
 /// `hang_after` is counted in heartbeats: it needs them on (`heartbeat_interval`), a command to
 /// run (`health_check_command`), and at least two of them, so that one slow heartbeat is not a
-/// hang. Each process is checked as it will run; a mistake inherited from `[process.default]`
-/// is reported there, once.
+/// hang. Checked on each process as it will run ([`as_they_run`]).
 fn check_hang_after(
     raw: &RawConfig,
     monitor: &MonitorConfig,
@@ -111,36 +110,63 @@ fn check_hang_after(
     processes: &BTreeMap<String, ProcessConfig>,
     problems: &mut Vec<Problem>,
 ) {
-    let sets = |section: &str, keys: &[&str]| {
-        raw.entries(section)
-            .iter()
-            .any(|(key, _)| keys.contains(&key.as_str()))
-    };
-    let named = processes
-        .iter()
-        .map(|(name, process)| (format!("{PROCESS_PREFIX}{name}"), process));
-    let all = std::iter::once((DEFAULT_PROCESS_SECTION.to_owned(), default_process)).chain(named);
-    for (section, process) in all {
-        let Some(hang_after) = process.hang_after else {
-            continue;
-        };
-        let own = section == DEFAULT_PROCESS_SECTION
-            || sets(&section, &["hang_after", "health_check_command"]);
-        let why = match monitor.heartbeat_interval {
-            _ if !own => continue,
-            None => "needs heartbeats: heartbeat_interval in [monitor] is 0 (off)".to_owned(),
-            Some(beat) if hang_after < beat.saturating_mul(2) => format!(
+    let why = |process: &ProcessConfig| {
+        let hang_after = process.hang_after?;
+        match monitor.heartbeat_interval {
+            None => Some("needs heartbeats: heartbeat_interval in [monitor] is 0 (off)".to_owned()),
+            Some(beat) if hang_after < beat.saturating_mul(2) => Some(format!(
                 "must be at least two heartbeats ({} seconds with heartbeat_interval = {})",
                 beat.saturating_mul(2).as_secs_f64(),
                 beat.as_secs_f64()
-            ),
+            )),
             Some(_) if process.health_check_command.is_none() => {
-                "needs a health_check_command: it is what the heartbeat runs".to_owned()
+                Some("needs a health_check_command: it is what the heartbeat runs".to_owned())
             }
-            Some(_) => continue,
-        };
+            Some(_) => None,
+        }
+    };
+    let keys = ["hang_after", "health_check_command"];
+    let runs = as_they_run(raw, monitor, default_process, processes, &keys, why);
+    for (section, why) in runs {
         problems.push(Problem::key(&section, "hang_after", why));
     }
+}
+
+/// A check across keys, made on each process as it will run rather than on the
+/// `[process.default]` template alone: every named process, and the default itself when
+/// processes without a section run with it (`allow_unconfigured`). A problem a named process
+/// only inherits (it sets none of `keys`) is reported once, at `[process.default]`, when the
+/// default is checked too. Returns the sections with their problems.
+fn as_they_run(
+    raw: &RawConfig,
+    monitor: &MonitorConfig,
+    default_process: &ProcessConfig,
+    processes: &BTreeMap<String, ProcessConfig>,
+    keys: &[&str],
+    check: impl Fn(&ProcessConfig) -> Option<String>,
+) -> Vec<(String, String)> {
+    let default_problem = monitor
+        .allow_unconfigured
+        .then(|| check(default_process))
+        .flatten();
+    let mut found = Vec::new();
+    if let Some(why) = &default_problem {
+        found.push((DEFAULT_PROCESS_SECTION.to_owned(), why.clone()));
+    }
+    for (name, process) in processes {
+        let Some(why) = check(process) else {
+            continue;
+        };
+        let section = format!("{PROCESS_PREFIX}{name}");
+        let sets_a_key = raw
+            .entries(&section)
+            .iter()
+            .any(|(key, _)| keys.contains(&key.as_str()));
+        if sets_a_key || default_problem.as_ref() != Some(&why) {
+            found.push((section, why));
+        }
+    }
+    found
 }
 
 fn read_section<T>(

@@ -6,6 +6,7 @@
 //! configured one; [`stop`] ends processes with SIGTERM to their process group, then SIGKILL.
 
 pub mod files;
+pub mod launch;
 mod matching;
 pub mod stat;
 mod stop;

@@ -2,9 +2,12 @@
 //! command then the strategy's methods, each method verified by the health check. Runs child
 //! processes only; the database is the caller's business.
 
+use tokio::process::Child;
+
 use crate::command::{self, CommandOutcome, Program};
 use crate::config::ProcessConfig;
-use crate::process::{self, ProcessTable, StopOutcome};
+use crate::process::launch::Launches;
+use crate::process::{self, FoundProcess, ProcessTable, StopOutcome};
 
 use super::error::{MethodFailure, RestartError};
 use super::plan::{self, AfterFailure, Method};
@@ -40,12 +43,13 @@ impl CycleReport {
     }
 }
 
-/// Runs a whole cycle for `process`.
-pub async fn run_cycle(process: &ProcessConfig) -> CycleReport {
+/// Runs a whole cycle for `process`; `launches` is how processes were last seen started, for
+/// the `process` strategy without `start_command`.
+pub async fn run_cycle(process: &ProcessConfig, launches: &Launches) -> CycleReport {
     let mut last_method = None;
     let mut attempt = 1;
     loop {
-        let reason = match run_attempt(process, &mut last_method).await {
+        let reason = match run_attempt(process, launches, &mut last_method).await {
             Ok(method) => return CycleReport::Restarted { method, attempt },
             Err(reason) => reason,
         };
@@ -73,6 +77,7 @@ pub async fn run_cycle(process: &ProcessConfig) -> CycleReport {
 /// One attempt: the pre-restart command, then each method in turn until one works.
 async fn run_attempt(
     process: &ProcessConfig,
+    launches: &Launches,
     last_method: &mut Option<Method>,
 ) -> Result<Method, RestartError> {
     if let Some(pre) = &process.pre_restart_command {
@@ -91,7 +96,7 @@ async fn run_attempt(
         *last_method = Some(method);
         let result = match method {
             Method::Service => restart_service(process).await,
-            Method::Process => restart_process(process).await,
+            Method::Process => restart_process(process, launches).await,
         };
         match result {
             Ok(()) => return Ok(method),
@@ -135,19 +140,27 @@ pub fn is_running(process: &ProcessConfig) -> Result<bool, RestartError> {
     find(process).map(|found| !found.is_empty())
 }
 
-/// Stops every instance of the process, starts `start_command`, then the health check.
-pub async fn restart_process(process: &ProcessConfig) -> Result<(), RestartError> {
-    stop_process(process).await?;
-    start_process(process).await
+/// Stops every instance of the process, starts it again, then the health check.
+pub async fn restart_process(
+    process: &ProcessConfig,
+    launches: &Launches,
+) -> Result<(), RestartError> {
+    stop_process(process, launches).await?;
+    start_process(process, launches).await
 }
 
 /// Stops every running instance: SIGTERM to each process group, SIGKILL after
-/// `stop_timeout`.
-pub async fn stop_process(process: &ProcessConfig) -> Result<(), RestartError> {
+/// `stop_timeout`. How the first was started is recorded before, so that it can be started
+/// again that way.
+pub async fn stop_process(
+    process: &ProcessConfig,
+    launches: &Launches,
+) -> Result<(), RestartError> {
     let found = find(process)?;
-    if found.is_empty() {
+    let Some(&first) = found.first() else {
         return Ok(());
-    }
+    };
+    record_launch(process, launches, first);
     match process::stop(&found, process.stop_timeout).await {
         outcome @ StopOutcome::StillAlive(_) => Err(RestartError::Stop(outcome)),
         outcome => {
@@ -157,19 +170,61 @@ pub async fn stop_process(process: &ProcessConfig) -> Result<(), RestartError> {
     }
 }
 
-/// Spawns `start_command` detached and waits for the health check; a start command that
-/// exits with an error before the check passes fails the attempt at once with its reason.
-pub async fn start_process(process: &ProcessConfig) -> Result<(), RestartError> {
-    let Some(start) = &process.start_command else {
-        return Err(RestartError::NoStartCommand);
-    };
-    let program = Program::Shell {
-        text: start,
-        name: &process.name,
+/// Records how `found` was started, for the `process` strategy without `start_command`.
+pub fn record_launch(process: &ProcessConfig, launches: &Launches, found: FoundProcess) {
+    if process.start_command.is_none() {
+        launches.record_found(&process.name, found, command::SCRUBBED_ENVIRONMENT);
+    }
+}
+
+/// Whether the `process` strategy has a way to start `process`: its `start_command`, or how it
+/// was last seen started.
+pub fn can_start(process: &ProcessConfig, launches: &Launches) -> bool {
+    process.start_command.is_some() || launches.get(&process.name).is_some()
+}
+
+/// Spawns `start_command` (or, without one, the process as it was last seen started) detached
+/// and waits for the health check; a start command that exits with an error before the check
+/// passes fails the attempt at once with its reason.
+pub async fn start_process(
+    process: &ProcessConfig,
+    launches: &Launches,
+) -> Result<(), RestartError> {
+    let launch;
+    let path;
+    let (program, spawned) = match &process.start_command {
+        Some(start) => (
+            Program::Shell {
+                text: start,
+                name: &process.name,
+            },
+            command::spawn_detached(start, &process.name),
+        ),
+        None => {
+            launch = launches
+                .get(&process.name)
+                .ok_or(RestartError::NeverSeenRunning)?;
+            path = launch.program.to_string_lossy();
+            let program = Program::Exec {
+                program: &path,
+                args: &[],
+            };
+            (program, command::spawn_launch(&launch))
+        }
     };
     // Run without a shell, a missing program is the spawn's error, not the shell's exit 127.
-    let mut child = command::spawn_detached(start, &process.name)
+    let child = spawned
         .map_err(|error| RestartError::StartFailed(command::spawn_failure(&program, &error)))?;
+    await_start(process, &program, child).await
+}
+
+/// The health check, while watching the start command: one that daemonizes exits 0 at once
+/// and the check decides; one that exits with an error first fails the attempt.
+async fn await_start(
+    process: &ProcessConfig,
+    program: &Program<'_>,
+    mut child: Child,
+) -> Result<(), RestartError> {
     let check = health_check(process);
     tokio::pin!(check);
     let mut start_exited = false;
@@ -179,10 +234,9 @@ pub async fn start_process(process: &ProcessConfig) -> Result<(), RestartError> 
             status = child.wait(), if !start_exited => {
                 start_exited = true;
                 match status {
-                    // A start command that daemonizes exits 0 at once; the check decides.
                     Ok(status) if status.success() => {}
                     Ok(status) => {
-                        if let CommandOutcome::Failed(failure) = command::outcome(&program, status, String::new()) {
+                        if let CommandOutcome::Failed(failure) = command::outcome(program, status, String::new()) {
                             return Err(RestartError::StartFailed(failure));
                         }
                     }

@@ -25,8 +25,10 @@ pub enum RestartError {
     /// Some of the process group outlived SIGKILL.
     #[error("stopping: {0}")]
     Stop(StopOutcome),
-    #[error("no start_command configured")]
-    NoStartCommand,
+    /// The `process` strategy without `start_command`, for a process this monitor never saw
+    /// running: there is no way known to start it.
+    #[error("no start_command and never seen running")]
+    NeverSeenRunning,
     /// The start command could not be spawned or waited for.
     #[error("start_command: {0}")]
     StartIo(io::Error),
@@ -105,8 +107,8 @@ mod tests {
              process: health check: timed out after 5s"
         );
         assert_eq!(
-            RestartError::NoStartCommand.to_string(),
-            "no start_command configured"
+            RestartError::NeverSeenRunning.to_string(),
+            "no start_command and never seen running"
         );
     }
 }

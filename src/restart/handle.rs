@@ -12,11 +12,12 @@ use tokio_util::task::AbortOnDropHandle;
 
 use crate::alarm::{Alarm, TriggerSource};
 use crate::breaker::{Admission, BreakerPolicy, BreakerState, CircuitBreaker, CycleOutcome};
-use crate::config::{Config, ProcessConfig};
+use crate::config::{Config, ProcessConfig, RestartStrategy};
 use crate::db::claims::{self, Claim, ClaimKey, ClaimOwner};
 use crate::db::events::{self, EventEnd, EventStart};
 use crate::db::{self, Database, DbError};
 use crate::note;
+use crate::process::launch::Launches;
 
 use super::cycle::{self, CycleReport};
 use super::error::RestartError;
@@ -39,6 +40,9 @@ pub enum Handled {
     },
     Restarted,
     Failed,
+    /// The `process` strategy has no way to start it (no `start_command`, never seen
+    /// running): noted, the alarm stays raised, the breaker is not charged.
+    NothingToStart,
     /// The database did not answer; the alarm stays raised for the next poll.
     Deferred,
 }
@@ -50,6 +54,8 @@ pub struct RestartContext {
     /// Identifies this monitor's claims.
     pub owner: ClaimOwner,
     pub shutdown: CancellationToken,
+    /// How processes were last seen started (written by the sampler and by restarts).
+    pub launches: Launches,
 }
 
 pub fn policy(config: &Config) -> BreakerPolicy {
@@ -104,6 +110,14 @@ async fn handle_claimed(
         Ok(breaker) => breaker,
         Err(handled) => return Ok(handled),
     };
+    if nothing_to_start(context, process)? {
+        let text = RestartError::NeverSeenRunning.to_string();
+        if crate::db::alarms::write_note_if_changed(db, alarm.process_id, &text).await? {
+            tracing::warn!(process = %alarm.process_name, "{text}: the alarm stays raised");
+        }
+        claims::release(db, alarm.process_id, context.owner.as_str()).await?;
+        return Ok(Handled::NothingToStart);
+    }
     let crash_loop = crash_loop(db, config, process, alarm).await?;
     let event_id = events::begin(
         db,
@@ -125,7 +139,7 @@ async fn handle_claimed(
         },
         None => {
             tracing::info!(process = %alarm.process_name, strategy = %process.restart_strategy, source = alarm.source.as_str(), "restarting");
-            cycle::run_cycle(process).await
+            cycle::run_cycle(process, &context.launches).await
         }
     };
     let outcome = match report {
@@ -171,6 +185,18 @@ async fn admit(
         Admission::Trial | Admission::Allowed => {}
     }
     Ok(Ok(breaker))
+}
+
+/// The `process` strategy alone, without `start_command`, for a process that is not running and
+/// was never seen running: no attempt could start it, so none is made (nor charged).
+fn nothing_to_start(context: &RestartContext, process: &ProcessConfig) -> Result<bool, DbError> {
+    if process.restart_strategy != RestartStrategy::Process
+        || cycle::can_start(process, &context.launches)
+    {
+        return Ok(false);
+    }
+    // Running now but never recorded (the sampler is off, say): the stop records it.
+    Ok(!cycle::is_running(process).unwrap_or(true))
 }
 
 /// A crash loop: the process already restarted successfully `max_restarts` times within

@@ -14,6 +14,7 @@ use crate::db::claims::{self, Claim, ClaimKey, ClaimOwner};
 use crate::db::events::{self, EventStart};
 use crate::db::{Database, DbError};
 use crate::note;
+use crate::process::launch::Launches;
 
 use super::cycle::{self, CycleReport};
 use super::error::RestartError;
@@ -85,10 +86,13 @@ pub async fn act(
     )
     .await?;
     let began = Instant::now();
+    // This command's own record of launches: a process it stops is recorded first, so that a
+    // restart without start_command starts it again as it ran.
+    let launches = Launches::default();
     let report = match action {
-        Action::Restart => cycle::run_cycle(process).await,
-        Action::Start => single(process, start(process).await),
-        Action::Stop => single(process, stop(process).await),
+        Action::Restart => cycle::run_cycle(process, &launches).await,
+        Action::Start => single(process, start(process, &launches).await),
+        Action::Stop => single(process, stop(process, &launches).await),
     };
     let breaker = manual_breaker(db, config, process_id, action, &report).await?;
     let host = config.monitor.host.as_str();
@@ -163,7 +167,7 @@ fn single(process: &ProcessConfig, outcome: Result<Method, RestartError>) -> Cyc
 
 /// `systemctl start`, or the start command, then the health check. `auto` tries the unit
 /// first, as a restart would.
-async fn start(process: &ProcessConfig) -> Result<Method, RestartError> {
+async fn start(process: &ProcessConfig, launches: &Launches) -> Result<Method, RestartError> {
     if process.restart_strategy != RestartStrategy::Process {
         match cycle::systemctl("start", process)
             .await
@@ -181,13 +185,13 @@ async fn start(process: &ProcessConfig) -> Result<Method, RestartError> {
     if cycle::is_running(process)? {
         return Ok(Method::Process);
     }
-    cycle::start_process(process)
+    cycle::start_process(process, launches)
         .await
         .map(|()| Method::Process)
 }
 
 /// `systemctl stop`, or SIGTERM to the process group then SIGKILL after `stop_timeout`.
-async fn stop(process: &ProcessConfig) -> Result<Method, RestartError> {
+async fn stop(process: &ProcessConfig, launches: &Launches) -> Result<Method, RestartError> {
     if process.restart_strategy != RestartStrategy::Process {
         match cycle::systemctl("stop", process).await {
             Ok(()) => return Ok(Method::Service),
@@ -199,5 +203,7 @@ async fn stop(process: &ProcessConfig) -> Result<Method, RestartError> {
             }
         }
     }
-    cycle::stop_process(process).await.map(|()| Method::Process)
+    cycle::stop_process(process, launches)
+        .await
+        .map(|()| Method::Process)
 }

@@ -35,6 +35,7 @@ use crate::alarm::{Alarm, RestartNotice};
 use crate::config::Config;
 use crate::db::stats::{self as store, Sample};
 use crate::db::{Database, DbError};
+use crate::process::launch::Launches;
 
 use deaths::Deaths;
 use inputs::{Beats, PartialHealthInputs};
@@ -53,6 +54,8 @@ pub struct SamplerLinks {
     pub schema_ready: watch::Receiver<bool>,
     /// The names seen dead, for the restarter's `depends_on` waits.
     pub dead: watch::Sender<downs::DeadSet>,
+    /// Where the processes found are recorded as they were started (respawn as found).
+    pub launches: Launches,
     pub shutdown: CancellationToken,
 }
 
@@ -96,6 +99,7 @@ impl Sampler {
             refresh,
             schema_ready,
             dead,
+            launches,
             shutdown,
         } = links;
         Sampler {
@@ -109,7 +113,7 @@ impl Sampler {
             },
             clock: Clock(Instant::now()),
             monitor_start: None,
-            roster: Roster::new(),
+            roster: Roster::new(launches),
             meter: Meter::of_this_system(),
             deaths: Deaths::new(db.clone(), alarms, dead),
             beats: Beats::default(),

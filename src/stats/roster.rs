@@ -3,16 +3,18 @@
 //! kept-open `statm` while the limit of open files leaves room, by sampling otherwise; its
 //! exit comes back on the roster's channel. It also publishes the heartbeat's targets.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::command::SCRUBBED_ENVIRONMENT;
 use crate::config::Config;
 use crate::db::stats::{self as store, Metric as StoredMetric};
 use crate::db::{Database, DbError};
+use crate::process::launch::Launches;
 use crate::process::watch::{self as watching, Watched};
 use crate::process::{FoundProcess, ProcessTable, files};
 
@@ -67,10 +69,13 @@ pub struct Roster {
     descriptor_room: usize,
     /// Sampling instead of descriptors was logged (once a run).
     sampling_logged: bool,
+    /// How each process was started, recorded when it is found, for the `process` strategy
+    /// without `start_command`.
+    launches: Launches,
 }
 
 impl Roster {
-    pub fn new() -> Roster {
+    pub fn new(launches: Launches) -> Roster {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         Roster {
             processes: HashMap::new(),
@@ -79,6 +84,7 @@ impl Roster {
             targets: watch::channel(Arc::new(Vec::new())).0,
             descriptor_room: usize::MAX,
             sampling_logged: false,
+            launches,
         }
     }
 
@@ -139,6 +145,8 @@ impl Roster {
             entry.alarm_raised = row.alarm_raised;
         }
         self.processes.retain(|id, _| seen.contains(id));
+        let names: HashSet<&str> = self.processes.values().map(|p| p.name()).collect();
+        self.launches.retain(|name| names.contains(name));
         self.descriptor_room = files::make_room_for(self.processes.len());
         if fresh {
             self.seed_windows(db, config, clock).await;
@@ -246,6 +254,11 @@ impl Roster {
             };
             match opened {
                 Ok(watched) => {
+                    if process.config.start_command.is_none() {
+                        let name = &process.config.name;
+                        self.launches
+                            .record_found(name, candidate, SCRUBBED_ENVIRONMENT);
+                    }
                     process.watched = Some(watched);
                     process.unwatchable = None;
                     process.exit_task = keep
