@@ -42,13 +42,12 @@
 use std::collections::HashSet;
 use std::os::unix::fs::symlink;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use monitor_service::alarm::TriggerSource;
-use monitor_service::config::{Config, ProcessMatch};
+use monitor_service::config::ProcessMatch;
 use monitor_service::db::Database;
 use monitor_service::db::claims::{self, ClaimKey};
 use monitor_service::db::events::{self, EventStart};
@@ -57,174 +56,18 @@ use monitor_service::process::watch::{self, Units, Watched};
 use monitor_service::process::{FoundProcess, ProcessTable, stat};
 use sqlx::Row;
 use sqlx::mysql::MySqlPool;
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::layer::SubscriberExt;
 
 mod common;
 
+use common::procs::{
+    Service, Sleepers, comm_state, cpu_ms, env_number, live_named, ms, prefix, proc_pids,
+    raise_open_files_limit, sleep_binary, spread,
+};
 use common::{Bench, Error, run_figures, wants};
-
-impl Bench {
-    async fn add_process(&self, id: i32, name: &str) -> Result<(), Error> {
-        sqlx::query("INSERT INTO PROCESE (process_id, process_name) VALUES (?, ?)")
-            .bind(id)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        sqlx::query("INSERT INTO STATUS_PROCESS (process_id, alarma, sound) VALUES (?, 0, 0)")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// `(median, p90, max)` of `values`.
-fn spread(values: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    (
-        percentile(&sorted, 50.0),
-        percentile(&sorted, 90.0),
-        sorted.last().copied().unwrap_or(f64::NAN),
-    )
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
-}
-
-/// This process's CPU time (user + system, every thread), in ms.
-fn cpu_ms() -> f64 {
-    use nix::sys::resource::{UsageWho, getrusage};
-    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
-        return f64::NAN;
-    };
-    let of =
-        |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 * 1000.0 + tv.tv_usec() as f64 / 1000.0;
-    of(usage.user_time()) + of(usage.system_time())
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// 1,000 open stat files and pidfds (and the service's own) need more than a default soft
-/// limit of 1,024 descriptors.
-fn raise_open_files_limit() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
-    }
-}
-
-fn sleep_binary() -> Result<PathBuf, Error> {
-    ["/usr/bin/sleep", "/bin/sleep"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .ok_or_else(|| "sleep is not installed".into())
-}
-
-/// Sleeps under unique short names (symlinks to sleep), killed and reaped when dropped.
-struct Sleepers {
-    children: Vec<Child>,
-    names: Vec<String>,
-}
-
-impl Sleepers {
-    /// `count` sleeps called `{prefix}{i}` with `i` from 1, started from `dir`.
-    fn start(dir: &Path, prefix: &str, count: usize) -> Result<Sleepers, Error> {
-        let sleep = sleep_binary()?;
-        let mut sleepers = Sleepers {
-            children: Vec::with_capacity(count),
-            names: Vec::with_capacity(count),
-        };
-        for i in 1..=count {
-            let name = format!("{prefix}{i}");
-            let path = dir.join(&name);
-            symlink(&sleep, &path)?;
-            let child = Command::new(&path)
-                .arg("1000")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()?;
-            sleepers.children.push(child);
-            sleepers.names.push(name);
-        }
-        // Wait until every one has exec'd: its comm is then its name.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for (child, name) in sleepers.children.iter().zip(&sleepers.names) {
-            while comm_state(child.id() as i32).is_none_or(|(comm, _)| &comm != name) {
-                if Instant::now() > deadline {
-                    return Err(format!("{name} did not start").into());
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        Ok(sleepers)
-    }
-}
-
-impl Drop for Sleepers {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-        }
-        for child in &mut self.children {
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `(comm, state)` of a PID from /proc/PID/stat.
-fn comm_state(pid: i32) -> Option<(String, char)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_owned();
-    let state = text.get(close + 1..)?.trim_start().chars().next()?;
-    Some((comm, state))
-}
-
-fn proc_pids() -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
-/// Live (not zombie) processes whose comm is `name`, among `pids`.
-fn live_named(name: &str, pids: impl IntoIterator<Item = i32>) -> Vec<i32> {
-    pids.into_iter()
-        .filter(|&pid| {
-            comm_state(pid).is_some_and(|(comm, state)| comm == name && !matches!(state, 'Z' | 'X'))
-        })
-        .collect()
-}
-
-/// A short prefix no other run uses at the same time: `pgrep -x` sees 15 characters.
-fn prefix(tag: &str) -> String {
-    format!("{tag}{:x}_", std::process::id() % 0xfff)
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. Sampling 1,000 processes
@@ -397,34 +240,6 @@ fn logged(since: Instant, prefix: &str) -> Option<Instant> {
 
 /// The service on a thread of its own with a single-threaded runtime, as the daemon runs it,
 /// so that the measuring loop never holds it up.
-struct Service {
-    shutdown: CancellationToken,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Service {
-    fn start(config: Config) -> Result<Service, Error> {
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let thread = std::thread::Builder::new()
-            .name("service".into())
-            .spawn(move || {
-                if let Err(error) = runtime.block_on(monitor_service::service::run(config, token)) {
-                    eprintln!("service: {error}");
-                }
-            })?;
-        Ok(Service { shutdown, thread })
-    }
-
-    fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.thread.join();
-    }
-}
-
 /// Polls `check` every 20 ms for at most 20 s.
 async fn wait_for<F, Fut>(what: &str, mut check: F) -> Result<(), Error>
 where
@@ -701,7 +516,7 @@ async fn steps(bench: &Bench, target: &str) -> Result<String, Error> {
         scan.push(ms(t.elapsed()));
 
         let t = Instant::now();
-        store::outage_began(&db, "bench", TARGET_ID).await?;
+        store::outages_began(&db, "bench", &[TARGET_ID]).await?;
         outage.push(ms(t.elapsed()));
         sqlx::query("UPDATE STATUS_PROCESS SET alarma = 0 WHERE process_id = ?")
             .bind(TARGET_ID)

@@ -11,6 +11,8 @@ use monitor_service::db::Database;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Row};
 
+pub mod procs;
+
 pub type Error = Box<dyn std::error::Error>;
 
 pub struct Bench {
@@ -68,6 +70,22 @@ impl Bench {
             &text,
             None,
         )?)
+    }
+
+    /// Registers a process in `PROCESE` and `STATUS_PROCESS`, not in alarm.
+    // The alarms benchmark registers its processes in bulk.
+    #[allow(dead_code)]
+    pub async fn add_process(&self, id: i32, name: &str) -> Result<(), Error> {
+        sqlx::query("INSERT INTO PROCESE (process_id, process_name) VALUES (?, ?)")
+            .bind(id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("INSERT INTO STATUS_PROCESS (process_id, alarma, sound) VALUES (?, 0, 0)")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub async fn scalar_i64(&self, sql: &'static str) -> Result<i64, Error> {

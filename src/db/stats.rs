@@ -225,36 +225,45 @@ pub async fn upsert_stats(
     Ok(())
 }
 
-/// Opens an outage for a process seen dead, unless one is already open.
-pub async fn outage_began(db: &Database, host: &str, process_id: i32) -> Result<(), DbError> {
-    db.run(
-        sqlx::query(
-            "INSERT INTO PROCESS_OUTAGES (process_id, host, down_at) SELECT ?, ?, NOW(3) \
-             FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM PROCESS_OUTAGES \
-             WHERE host = ? AND process_id = ? AND up_at IS NULL)",
-        )
-        .bind(process_id)
-        .bind(host)
-        .bind(host)
-        .bind(process_id)
-        .execute(db.pool()),
-    )
-    .await?;
+/// Opens an outage for each of `process_ids` on `host` that has none open, in one statement.
+pub async fn outages_began(db: &Database, host: &str, process_ids: &[i32]) -> Result<(), DbError> {
+    if process_ids.is_empty() {
+        return Ok(());
+    }
+    let mut query = QueryBuilder::<MySql>::new(
+        "INSERT INTO PROCESS_OUTAGES (process_id, host, down_at) SELECT t.id, ",
+    );
+    query.push_bind(host).push(", NOW(3) FROM (");
+    let mut ids = query.separated(" UNION ALL ");
+    for id in process_ids {
+        ids.push("SELECT ")
+            .push_bind_unseparated(*id)
+            .push_unseparated(" AS id");
+    }
+    query
+        .push(") t WHERE NOT EXISTS (SELECT 1 FROM PROCESS_OUTAGES o WHERE o.host = ")
+        .push_bind(host)
+        .push(" AND o.process_id = t.id AND o.up_at IS NULL)");
+    db.run(query.build().execute(db.pool())).await?;
     Ok(())
 }
 
-/// Closes the open outage of a process seen alive again.
-pub async fn outage_ended(db: &Database, host: &str, process_id: i32) -> Result<(), DbError> {
-    db.run(
-        sqlx::query(
-            "UPDATE PROCESS_OUTAGES SET up_at = NOW(3) \
-             WHERE host = ? AND process_id = ? AND up_at IS NULL",
-        )
-        .bind(host)
-        .bind(process_id)
-        .execute(db.pool()),
-    )
-    .await?;
+/// Closes the open outages of `process_ids` on `host`, seen alive again, in one statement.
+pub async fn outages_ended(db: &Database, host: &str, process_ids: &[i32]) -> Result<(), DbError> {
+    if process_ids.is_empty() {
+        return Ok(());
+    }
+    let mut query =
+        QueryBuilder::<MySql>::new("UPDATE PROCESS_OUTAGES SET up_at = NOW(3) WHERE host = ");
+    query
+        .push_bind(host)
+        .push(" AND up_at IS NULL AND process_id IN (");
+    let mut ids = query.separated(", ");
+    for id in process_ids {
+        ids.push_bind(*id);
+    }
+    query.push(")");
+    db.run(query.build().execute(db.pool())).await?;
     Ok(())
 }
 

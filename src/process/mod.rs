@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 
 use crate::config::ProcessMatch;
 
@@ -194,4 +195,32 @@ fn live(pid: i32) -> Option<FoundProcess> {
 /// The base name of a path, as text.
 fn base_name(path: &Path) -> Option<&str> {
     path.file_name().and_then(|name| name.to_str())
+}
+
+/// The last table [`fresh_table`] read, with when its scan began; weak, so that it is freed
+/// once its last user is done with it.
+static LAST_SCAN: tokio::sync::Mutex<Option<(std::time::Instant, Weak<ProcessTable>)>> =
+    tokio::sync::Mutex::const_new(None);
+
+/// A process table read after this call began, shared with everyone who asked while the scan
+/// before it ran: when 100 restarts each need a look at `/proc` at once, one scan (off the
+/// runtime's thread) serves all that queued behind the previous one, instead of 100 scans in
+/// a row on the thread that runs everything else. At 1,000 processes a scan takes tens of
+/// milliseconds.
+pub async fn fresh_table() -> Result<Arc<ProcessTable>, ProcessError> {
+    let asked = std::time::Instant::now();
+    let mut last = LAST_SCAN.lock().await;
+    if let Some((began, table)) = last.as_ref()
+        && *began >= asked
+        && let Some(table) = table.upgrade()
+    {
+        return Ok(table);
+    }
+    let began = std::time::Instant::now();
+    let table = tokio::task::spawn_blocking(ProcessTable::new)
+        .await
+        .map_err(|error| ProcessError(io::Error::other(error.to_string())))??;
+    let table = Arc::new(table);
+    *last = Some((began, Arc::downgrade(&table)));
+    Ok(table)
 }

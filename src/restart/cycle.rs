@@ -7,7 +7,7 @@ use tokio::process::Child;
 use crate::command::{self, CommandOutcome, Program};
 use crate::config::ProcessConfig;
 use crate::process::launch::Launches;
-use crate::process::{self, FoundProcess, ProcessTable, StopOutcome};
+use crate::process::{self, FoundProcess, StopOutcome};
 
 use super::error::{MethodFailure, RestartError};
 use super::plan::{self, AfterFailure, Method};
@@ -136,8 +136,8 @@ pub async fn systemctl(verb: &'static str, process: &ProcessConfig) -> Result<()
 }
 
 /// Whether an instance of the process runs now.
-pub fn is_running(process: &ProcessConfig) -> Result<bool, RestartError> {
-    find(process).map(|found| !found.is_empty())
+pub async fn is_running(process: &ProcessConfig) -> Result<bool, RestartError> {
+    find(process).await.map(|found| !found.is_empty())
 }
 
 /// Stops every instance of the process, starts it again, then the health check.
@@ -156,7 +156,7 @@ pub async fn stop_process(
     process: &ProcessConfig,
     launches: &Launches,
 ) -> Result<(), RestartError> {
-    let found = find(process)?;
+    let found = find(process).await?;
     let Some(&first) = found.first() else {
         return Ok(());
     };
@@ -266,7 +266,7 @@ pub async fn health_check(process: &ProcessConfig) -> Result<(), RestartError> {
     }
 }
 
-fn find(process: &ProcessConfig) -> Result<Vec<process::FoundProcess>, RestartError> {
-    let table = ProcessTable::new()?;
+async fn find(process: &ProcessConfig) -> Result<Vec<process::FoundProcess>, RestartError> {
+    let table = process::fresh_table().await?;
     Ok(table.find(&process.name, &process.matcher))
 }

@@ -110,7 +110,7 @@ async fn handle_claimed(
         Ok(breaker) => breaker,
         Err(handled) => return Ok(handled),
     };
-    if nothing_to_start(context, process)? {
+    if nothing_to_start(context, process).await {
         let text = RestartError::NeverSeenRunning.to_string();
         if crate::db::alarms::write_note_if_changed(db, alarm.process_id, &text).await? {
             tracing::warn!(process = %alarm.process_name, "{text}: the alarm stays raised");
@@ -189,14 +189,14 @@ async fn admit(
 
 /// The `process` strategy alone, without `start_command`, for a process that is not running and
 /// was never seen running: no attempt could start it, so none is made (nor charged).
-fn nothing_to_start(context: &RestartContext, process: &ProcessConfig) -> Result<bool, DbError> {
+async fn nothing_to_start(context: &RestartContext, process: &ProcessConfig) -> bool {
     if process.restart_strategy != RestartStrategy::Process
         || cycle::can_start(process, &context.launches)
     {
-        return Ok(false);
+        return false;
     }
     // Running now but never recorded (the sampler is off, say): the stop records it.
-    Ok(!cycle::is_running(process).unwrap_or(true))
+    !cycle::is_running(process).await.unwrap_or(true)
 }
 
 /// A crash loop: the process already restarted successfully `max_restarts` times within

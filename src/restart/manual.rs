@@ -182,7 +182,7 @@ async fn start(process: &ProcessConfig, launches: &Launches) -> Result<Method, R
             }
         }
     }
-    if cycle::is_running(process)? {
+    if cycle::is_running(process).await? {
         return Ok(Method::Process);
     }
     cycle::start_process(process, launches)

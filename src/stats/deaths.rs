@@ -1,6 +1,6 @@
 //! What a check's finding leads to: outages opened and closed in the database, the auto alarm
 //! once a dead streak reaches `dead_after`, and the quick re-checks after a watched process
-//! exits. With `depends_on`, only the root cause of an outage is auto-alarmed at first
+//! exits (scheduled by `rechecks`). With `depends_on`, only the root cause of an outage is auto-alarmed at first
 //! (`downs`): a process whose dependency is down too waits until that is back.
 
 use std::time::Instant;
@@ -12,12 +12,14 @@ use crate::config::Config;
 use crate::db::Database;
 use crate::db::stats as store;
 use crate::note;
-use crate::process::{FoundProcess, ProcessTable};
+use crate::process;
 
 use super::downs::{DeadSet, Downs};
 use super::log_failure;
 use super::monitored::{Monitored, Seen};
-use super::roster::{Lookup, Roster};
+use super::outages::{Change, Outages};
+use super::rechecks::{Due, Rechecks};
+use super::roster::{Exit, Roster};
 
 /// Where deaths are written and their alarms sent.
 pub struct Deaths {
@@ -26,6 +28,8 @@ pub struct Deaths {
     alarms: mpsc::Sender<Vec<Alarm>>,
     /// Who is down, and the auto alarms waiting for a dependency.
     pub downs: Downs,
+    /// Outage rows, written beside the loop.
+    pub outages: Outages,
 }
 
 impl Deaths {
@@ -35,42 +39,38 @@ impl Deaths {
         dead: tokio::sync::watch::Sender<DeadSet>,
     ) -> Deaths {
         Deaths {
-            db,
+            db: db.clone(),
             alarms,
             downs: Downs::new(dead),
+            outages: Outages::new(db),
         }
     }
 
     /// Records what one check of `process` found: outages, and the auto alarm once the dead
     /// streak reaches `dead_after`.
-    pub async fn after_check(&mut self, config: &Config, process: &mut Monitored, seen: Seen) {
+    pub fn after_check(&mut self, config: &Config, process: &mut Monitored, seen: Seen) {
         let process_id = process.process_id;
         let transition = process.check(seen, config.monitor.dead_after);
         self.downs.record(process, seen);
         let host = &config.monitor.host;
-        let result = if transition.outage_began {
-            store::outage_began(&self.db, host, process_id).await
+        if transition.outage_began {
+            self.outages.record(Change::Began, host, process_id);
         } else if transition.outage_ended {
-            store::outage_ended(&self.db, host, process_id).await
-        } else {
-            Ok(())
-        };
-        if let Err(error) = result {
-            log_failure("recording an outage", &error);
+            self.outages.record(Change::Ended, host, process_id);
         }
         if transition.dead_enough && process.may_auto_alarm(config.monitor.auto_alarm) {
             if let Some(dependency) = self.downs.down_dependency(config, process.name()) {
                 tracing::info!(process = %process.name(), "found dead, as is {dependency} it depends on: alarmed only if still down once {dependency} is back");
                 self.downs.hold(process_id, process.name());
             } else {
-                self.auto_alarm(config, process).await;
+                self.auto_alarm(config, process);
             }
         }
     }
 
     /// Alarms the held processes whose dependencies are back and that are still down; those
     /// found alive again are let go, those whose dependency is still down stay held.
-    pub async fn release_held(&mut self, config: &Config, roster: &mut Roster) {
+    pub fn release_held(&mut self, config: &Config, roster: &mut Roster) {
         if !self.downs.has_held() {
             return;
         }
@@ -86,49 +86,55 @@ impl Deaths {
             if self.downs.down_dependency(config, &name).is_some() {
                 self.downs.hold(process_id, &name);
             } else {
-                self.auto_alarm(config, process).await;
+                self.auto_alarm(config, process);
             }
         }
     }
 
-    async fn auto_alarm(&self, config: &Config, process: &mut Monitored) {
+    fn auto_alarm(&self, config: &Config, process: &mut Monitored) {
         let taken = self.downs.taken_down(config, process.name());
         let text =
             note::found_dead_taking_down(config.monitor.dead_after, &config.monitor.host, &taken);
-        self.raise(process, TriggerSource::Auto, &text).await;
+        self.raise(process, TriggerSource::Auto, &text);
     }
 
-    /// Raises the alarm on `process` with the note `text` and hands it to the restarter at
-    /// once: the one path for every alarm the sampler raises (dead, hung, over its memory).
-    pub async fn raise(&self, process: &mut Monitored, source: TriggerSource, text: &str) {
+    /// Raises the alarm on `process` with the note `text` and hands it to the restarter: the
+    /// one path for every alarm the sampler raises (dead, hung, over its memory). The write
+    /// and the hand-over run beside the loop, so that many deaths at once are alarmed
+    /// together; the process counts as alarmed at once (the next sample reads back what the
+    /// database holds).
+    pub fn raise(&self, process: &mut Monitored, source: TriggerSource, text: &str) {
+        process.alarm_raised = true;
         let process_id = process.process_id;
-        match store::raise_alarm(&self.db, process_id, text).await {
-            Ok(true) => {
-                tracing::warn!(process = %process.name(), source = source.as_str(), "alarm raised: {text}");
-                process.alarm_raised = true;
-                let alarm = Alarm {
-                    process_id,
-                    process_name: process.config.name.clone(),
-                    source,
-                    seen_at: Instant::now(),
-                };
-                // The restarter takes it now rather than at the next poll.
-                let _ = self.alarms.send(vec![alarm]).await;
+        let alarm = Alarm {
+            process_id,
+            process_name: process.config.name.clone(),
+            source,
+            seen_at: Instant::now(),
+        };
+        let (db, alarms, text) = (self.db.clone(), self.alarms.clone(), text.to_owned());
+        tokio::spawn(async move {
+            match store::raise_alarm(&db, process_id, &text).await {
+                Ok(true) => {
+                    tracing::warn!(process = %alarm.process_name, source = source.as_str(), "alarm raised: {text}");
+                    // The restarter takes it now rather than at the next poll.
+                    let _ = alarms.send(vec![alarm]).await;
+                }
+                Ok(false) => {}
+                Err(error) => log_failure("raising an alarm", &error),
             }
-            Ok(false) => process.alarm_raised = true,
-            Err(error) => log_failure("raising an alarm", &error),
-        }
+        });
     }
 }
 
-/// A watched process exited: record it now and, with `auto_alarm`, run the `dead_after`
-/// re-checks at once, `dead_recheck_interval` apart.
-pub async fn exited(
+/// A watched process exited: record it now and, with `auto_alarm`, schedule the rest of the
+/// `dead_after` checks, `dead_recheck_interval` apart from the exit ([`Rechecks`]).
+pub fn exited(
     roster: &mut Roster,
     deaths: &mut Deaths,
+    rechecks: &mut Rechecks,
     config: &Config,
-    process_id: i32,
-    exited: FoundProcess,
+    (process_id, exited): Exit,
 ) {
     let Some(process) = roster.get_mut(process_id) else {
         return;
@@ -138,39 +144,57 @@ pub async fn exited(
     }
     process.lose();
     let wants_alarm = process.may_auto_alarm(config.monitor.auto_alarm);
-    let checks = if wants_alarm {
-        config.monitor.dead_after
-    } else {
-        1
-    };
     // The re-checks keep their spacing from the exit itself: the time the database takes
     // to record the outage is part of the first wait, not added to it.
     let exit_seen = tokio::time::Instant::now();
-    for check in 0..checks {
-        if check > 0 {
-            let wait = config.monitor.dead_recheck_interval.saturating_mul(check);
-            tokio::time::sleep_until(crate::deadline::after(exit_seen, wait)).await;
+    // The first check is the exit itself; later ones look for a replacement.
+    deaths.after_check(config, process, Seen::Dead);
+    if wants_alarm && config.monitor.dead_after > 1 {
+        let interval = config.monitor.dead_recheck_interval;
+        rechecks.schedule(process_id, exit_seen, 1, interval);
+    }
+}
+
+/// Runs the re-checks that are due, all with one scan of the process table; those still dead
+/// and short of `dead_after` checks get their next one. Where the table cannot be read, the
+/// samples that follow count instead.
+pub async fn recheck(
+    roster: &mut Roster,
+    deaths: &mut Deaths,
+    rechecks: &mut Rechecks,
+    config: &Config,
+) {
+    let due = rechecks.take_due(tokio::time::Instant::now());
+    if due.is_empty() {
+        return;
+    }
+    let table = match process::fresh_table().await {
+        Ok(table) => table,
+        Err(error) => return tracing::warn!("{error}"),
+    };
+    for Due {
+        process_id,
+        check,
+        exit_seen,
+    } in due
+    {
+        // Found meanwhile (by a sample, or the restart's notice): nothing to re-check.
+        if roster
+            .get_mut(process_id)
+            .is_none_or(|p| p.watched.is_some())
+        {
+            continue;
         }
-        // The first check is the exit itself; later ones look for a replacement. Where the
-        // process table cannot be read, the samples that follow count instead.
-        let lookup = match check {
-            0 => Lookup::NotFound,
-            _ => match ProcessTable::new() {
-                Ok(table) => roster.find_in(&table, process_id),
-                Err(error) => {
-                    tracing::warn!("{error}");
-                    break;
-                }
-            },
-        };
+        let lookup = roster.find_in(&table, process_id);
         let Some(process) = roster.get_mut(process_id) else {
-            return;
+            continue;
         };
         // A process the restarter is handling is dead on purpose: its outage is real,
         // and `may_auto_alarm` keeps its alarm out of it.
-        deaths.after_check(config, process, lookup.seen()).await;
-        if lookup.seen() == Seen::Alive {
-            break;
+        deaths.after_check(config, process, lookup.seen());
+        if lookup.seen() == Seen::Dead && check + 1 < config.monitor.dead_after {
+            let interval = config.monitor.dead_recheck_interval;
+            rechecks.schedule(process_id, exit_seen, check + 1, interval);
         }
     }
 }

@@ -13,7 +13,7 @@ use super::roster::Roster;
 
 /// Counts a round of heartbeats against `hang_after`, and alarms the processes found hung.
 /// Like a death, a hang is alarmed only with `auto_alarm`, for required processes.
-pub async fn after_heartbeats(
+pub fn after_heartbeats(
     roster: &mut Roster,
     deaths: &Deaths,
     config: &Config,
@@ -31,9 +31,7 @@ pub async fn after_heartbeats(
             continue;
         };
         if process.may_auto_alarm(config.monitor.auto_alarm) {
-            deaths
-                .raise(process, TriggerSource::Hang, &note::hung(hang_after))
-                .await;
+            deaths.raise(process, TriggerSource::Hang, &note::hung(hang_after));
         }
     }
 }
@@ -41,17 +39,12 @@ pub async fn after_heartbeats(
 /// Alarms `process` once it has been above its `max_memory` (`limit`, in bytes) for
 /// `dead_after` samples in a row. A memory limit is configured for that process on purpose,
 /// so it acts whether `auto_alarm` is on or not, and for processes not `required` too.
-pub async fn after_memory_reading(
-    deaths: &Deaths,
-    config: &Config,
-    process: &mut Monitored,
-    limit: u64,
-) {
+pub fn after_memory_reading(deaths: &Deaths, config: &Config, process: &mut Monitored, limit: u64) {
     let samples = process.memory_streak;
     if samples < config.monitor.dead_after || !process.may_alarm() {
         return;
     }
     let rss = process.rss_bytes.unwrap_or_default();
     let text = note::over_memory(rss, limit, samples);
-    deaths.raise(process, TriggerSource::Memory, &text).await;
+    deaths.raise(process, TriggerSource::Memory, &text);
 }

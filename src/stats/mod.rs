@@ -18,6 +18,8 @@ mod inputs;
 mod limits;
 pub mod monitored;
 mod notices;
+mod outages;
+mod rechecks;
 mod roster;
 mod usage;
 pub mod window;
@@ -87,6 +89,7 @@ pub struct Sampler {
     roster: Roster,
     meter: Meter,
     deaths: Deaths,
+    rechecks: rechecks::Rechecks,
     beats: Beats,
     writer: Writer,
 }
@@ -116,6 +119,7 @@ impl Sampler {
             roster: Roster::new(launches),
             meter: Meter::of_this_system(),
             deaths: Deaths::new(db.clone(), alarms, dead),
+            rechecks: Default::default(),
             beats: Beats::default(),
             writer: Writer::new(db),
         }
@@ -148,18 +152,27 @@ impl Sampler {
         // stopped where it is: a sample's rows are statistics, not worth holding the exit up
         // for while the database is slow.
         let _writer = self.writer.start();
+        let _outages = self.deaths.outages.start();
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = ticks.tick() => self.sample(None).await,
-                Some((process_id, process)) = self.roster.next_exit() => {
+                Some(exit) = self.roster.next_exit() => {
                     let config = self.config.borrow().clone();
-                    deaths::exited(&mut self.roster, &mut self.deaths, &config, process_id, process).await;
+                    deaths::exited(&mut self.roster, &mut self.deaths, &mut self.rechecks, &config, exit);
+                }
+                () = self.rechecks.next_due(), if !self.rechecks.is_empty() => {
+                    let config = self.config.borrow().clone();
+                    deaths::recheck(&mut self.roster, &mut self.deaths, &mut self.rechecks, &config).await;
                 }
                 Some(notice) = self.inbox.restarts.recv() => {
                     let config = self.config.borrow().clone();
-                    notices::restart_notice(&mut self.roster, &mut self.deaths, &config, notice).await;
+                    let mut notices = vec![notice];
+                    while let Ok(more) = self.inbox.restarts.try_recv() {
+                        notices.push(more);
+                    }
+                    notices::restart_notices(&mut self.roster, &mut self.deaths, &config, notices).await;
                 }
                 Some(round) = beats.recv() => self.heartbeats(round).await,
                 Some(done) = self.inbox.refresh.recv() => {
@@ -179,7 +192,7 @@ impl Sampler {
     async fn after_changes(&mut self) {
         self.deaths.downs.publish();
         let config = self.config.borrow().clone();
-        self.deaths.release_held(&config, &mut self.roster).await;
+        self.deaths.release_held(&config, &mut self.roster);
         self.deaths.downs.publish();
     }
 
@@ -222,7 +235,7 @@ impl Sampler {
     async fn heartbeats(&mut self, round: Vec<heartbeat::Beat>) {
         let config = self.config.borrow().clone();
         let now = self.clock.now();
-        limits::after_heartbeats(&mut self.roster, &self.deaths, &config, &round, now).await;
+        limits::after_heartbeats(&mut self.roster, &self.deaths, &config, &round, now);
         self.beats.record(&mut self.roster, round, now);
     }
 
@@ -251,10 +264,10 @@ impl Sampler {
             };
             samples.push(reading.sample);
             if let Some(seen) = reading.check {
-                self.deaths.after_check(config, process, seen).await;
+                self.deaths.after_check(config, process, seen);
             }
             if let Some(limit) = reading.memory_limit {
-                limits::after_memory_reading(&self.deaths, config, process, limit).await;
+                limits::after_memory_reading(&self.deaths, config, process, limit);
             }
         }
         samples

@@ -3,47 +3,58 @@
 
 use crate::alarm::RestartNotice;
 use crate::config::Config;
-use crate::process::ProcessTable;
+use crate::process;
 
 use super::deaths::Deaths;
 use super::monitored::Seen;
 use super::roster::{Lookup, Roster};
 
-pub async fn restart_notice(
+/// The notices that arrived together: `Began` at once; the processes of every `Ended` looked
+/// for with one scan of the process table, so that many restarts ending together cost one
+/// scan, not one each.
+pub async fn restart_notices(
     roster: &mut Roster,
     deaths: &mut Deaths,
     config: &Config,
-    notice: RestartNotice,
+    notices: Vec<RestartNotice>,
 ) {
-    match notice {
-        RestartNotice::Began(id) => {
-            if let Some(process) = roster.get_mut(id) {
-                process.in_hand = true;
+    let mut ended = Vec::new();
+    for notice in notices {
+        match notice {
+            RestartNotice::Began(id) => {
+                if let Some(process) = roster.get_mut(id) {
+                    process.in_hand = true;
+                }
+            }
+            RestartNotice::Ended(id) => {
+                let Some(process) = roster.get_mut(id) else {
+                    continue;
+                };
+                process.in_hand = false;
+                // The restart may have cleared the alarm and started a new process: watch
+                // it now, so that its next death is seen at once.
+                process.alarm_raised = false;
+                // `hang_after` and `max_memory` count from the restart, not from before it.
+                process.healthy_since = None;
+                process.memory_streak = 0;
+                if process.watched.is_none() {
+                    ended.push(id);
+                }
             }
         }
-        RestartNotice::Ended(id) => {
-            let Some(process) = roster.get_mut(id) else {
-                return;
-            };
-            process.in_hand = false;
-            // The restart may have cleared the alarm and started a new process: watch it
-            // now, so that its next death is seen at once.
-            process.alarm_raised = false;
-            // `hang_after` and `max_memory` count from the restart, not from before it.
-            process.healthy_since = None;
-            process.memory_streak = 0;
-            if process.watched.is_some() {
-                return;
-            }
-            let Ok(table) = ProcessTable::new() else {
-                return;
-            };
-            if roster.find_in(&table, id) == Lookup::NotFound {
-                return;
-            }
-            if let Some(process) = roster.get_mut(id) {
-                deaths.after_check(config, process, Seen::Alive).await;
-            }
+    }
+    if ended.is_empty() {
+        return;
+    }
+    let Ok(table) = process::fresh_table().await else {
+        return;
+    };
+    for id in ended {
+        if roster.find_in(&table, id) == Lookup::NotFound {
+            continue;
+        }
+        if let Some(process) = roster.get_mut(id) {
+            deaths.after_check(config, process, Seen::Alive);
         }
     }
 }
