@@ -227,7 +227,7 @@ pub async fn upsert_stats(
 
 /// Opens an outage for a process seen dead, unless one is already open.
 pub async fn outage_began(db: &Database, host: &str, process_id: i32) -> Result<(), DbError> {
-    db.run(
+    db.run_retrying(|| {
         sqlx::query(
             "INSERT INTO PROCESS_OUTAGES (process_id, host, down_at) SELECT ?, ?, NOW(3) \
              FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM PROCESS_OUTAGES \
@@ -237,23 +237,23 @@ pub async fn outage_began(db: &Database, host: &str, process_id: i32) -> Result<
         .bind(host)
         .bind(host)
         .bind(process_id)
-        .execute(db.pool()),
-    )
+        .execute(db.pool())
+    })
     .await?;
     Ok(())
 }
 
 /// Closes the open outage of a process seen alive again.
 pub async fn outage_ended(db: &Database, host: &str, process_id: i32) -> Result<(), DbError> {
-    db.run(
+    db.run_retrying(|| {
         sqlx::query(
             "UPDATE PROCESS_OUTAGES SET up_at = NOW(3) \
              WHERE host = ? AND process_id = ? AND up_at IS NULL",
         )
         .bind(host)
         .bind(process_id)
-        .execute(db.pool()),
-    )
+        .execute(db.pool())
+    })
     .await?;
     Ok(())
 }
@@ -264,11 +264,11 @@ pub async fn raise_alarm(db: &Database, process_id: i32, note: &str) -> Result<b
     let repertoire = db.text_columns().await.notes;
     let note = crate::note::fit(note);
     let result = super::columns::write_text(db, &note, repertoire, |note| async move {
-        db.run(
+        db.run_retrying(||
             sqlx::query(
                 "UPDATE STATUS_PROCESS SET alarma = 1, notes = ? WHERE process_id = ? AND alarma = 0",
             )
-            .bind(note)
+            .bind(&note)
             .bind(process_id)
             .execute(db.pool()),
         )
@@ -341,11 +341,11 @@ pub async fn prune(db: &Database, retention: Duration) -> Result<u64, DbError> {
         );
         loop {
             let result = db
-                .run(
+                .run_retrying(|| {
                     sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
                         .bind(micros(retention))
-                        .execute(db.pool()),
-                )
+                        .execute(db.pool())
+                })
                 .await?;
             removed += result.rows_affected();
             if result.rows_affected() < 5000 {
