@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The test command of monitor_service, the same locally and in CI (.ci/run calls it):
-# brings up MariaDB, then runs rustfmt, clippy and every test target.
+# brings up MariaDB, then runs rustfmt, clippy and every test target, the cluster tests on a
+# Galera cluster it starts (scripts/galera.sh) and stops again.
 #
 #   scripts/test.sh                 everything
 #   scripts/test.sh NAME [-- ARGS]  extra arguments go to `cargo test` (a filter, --nocapture...)
 #
 # The integration tests reach the database through MONITOR_TEST_DATABASE_URL
-# [mysql://root@127.0.0.1:3306]; each test creates and drops its own `test_…` database.
+# [mysql://root@127.0.0.1:3306]; each test creates and drops its own `test_…` database. The
+# cluster tests find the cluster through MONITOR_TEST_GALERA_PORTS, set below.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -79,6 +81,20 @@ cargo fmt --all -- --check
 
 stage "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+
+# The cluster tests (tests/galera.rs) run on a three-node Galera cluster on loopback, started
+# here and stopped on the way out whatever happens, unless a whole one was running already.
+export GALERA_BASE_PORT=${GALERA_BASE_PORT:-4306}
+stage "galera: three nodes on 127.0.0.1:$GALERA_BASE_PORT-$((GALERA_BASE_PORT + 2))"
+if scripts/galera.sh status >/dev/null 2>&1; then
+    echo "    a whole cluster runs already: used as it is, and left running"
+else
+    trap 'stage "galera: stop"; scripts/galera.sh stop || true' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    scripts/galera.sh start || die "the Galera cluster did not start (see scripts/galera.sh)"
+fi
+export MONITOR_TEST_GALERA_PORTS="$GALERA_BASE_PORT,$((GALERA_BASE_PORT + 1)),$((GALERA_BASE_PORT + 2))"
 
 stage "cargo test${*:+ $*}"
 cargo test "$@"

@@ -205,6 +205,33 @@ db_port=$((10#$db_port))
 if [[ ! $db_timeout =~ ^[0-9]{1,6}(\.[0-9]*)?$ ]] || [[ $db_timeout =~ ^0*(\.0*)?$ ]]; then
     bad_setting connect_timeout "must be a positive number of seconds, not \"$db_timeout\""
 fi
+# host may be a list, tried in order as the service does: HOST, HOST:PORT, [IPv6] or [IPv6]:PORT,
+# comma-separated; an entry without a port takes port.
+server_hosts=() server_ports=()
+IFS=',' read -r -a entries <<<"$db_host"
+[[ $db_host == *, ]] && entries+=("")
+for entry in "${entries[@]}"; do
+    entry=${entry#"${entry%%[![:space:]]*}"}
+    entry=${entry%"${entry##*[![:space:]]}"}
+    entry_port=$db_port
+    if [[ $entry =~ ^\[([^]]+)\](:([0-9]{1,5}))?$ ]]; then
+        entry_host=${BASH_REMATCH[1]} entry_port=${BASH_REMATCH[3]:-$db_port}
+    elif [[ $entry =~ ^([^:[:space:]]+):([0-9]{1,5})$ ]]; then
+        entry_host=${BASH_REMATCH[1]} entry_port=${BASH_REMATCH[2]}
+    elif [[ $entry =~ ^[^[:space:]]+$ ]]; then
+        entry_host=$entry
+    else
+        bad_setting host "has a wrong entry \"$entry\" (a list is HOST, HOST:PORT or [IPv6]:PORT, comma-separated)"
+    fi
+    ((10#$entry_port >= 1 && 10#$entry_port <= 65535)) ||
+        bad_setting host "has a wrong port in \"$entry\" (1 to 65535)"
+    server_hosts+=("$entry_host")
+    server_ports+=("$((10#$entry_port))")
+done
+if [[ -n $db_socket && ${#server_hosts[@]} -gt 1 ]]; then
+    bad_setting socket "reaches one local server: it cannot go with a list of hosts"
+fi
+
 # The client counts whole seconds: round a fraction up.
 connect_seconds=$((10#${db_timeout%%.*} + 0))
 [[ $db_timeout =~ \.[0-9]*[1-9] ]] && connect_seconds=$((connect_seconds + 1))
@@ -243,31 +270,35 @@ option_value() {
     printf '"%s"' "${value//\"/\\\"}"
 }
 
-{
-    echo "[client]"
+# The client's option file for server $1 (an index of the list).
+write_option_file() {
+    {
+        echo "[client]"
+        if [[ -n $db_socket ]]; then
+            echo "protocol=SOCKET"
+            echo "socket=$(option_value "$db_socket")"
+        else
+            # As the service does: TCP even to localhost, where the client would take a socket.
+            echo "protocol=TCP"
+            echo "host=$(option_value "${server_hosts[$1]}")"
+            echo "port=${server_ports[$1]}"
+        fi
+        echo "user=$(option_value "$db_user")"
+        if [[ -n $db_password ]]; then
+            echo "password=$(option_value "$db_password")"
+        fi
+        echo "database=$(option_value "$db_name")"
+        echo "connect-timeout=$connect_seconds"
+        echo "default-character-set=utf8mb4"
+    } >"$option_file"
     if [[ -n $db_socket ]]; then
-        echo "protocol=SOCKET"
-        echo "socket=$(option_value "$db_socket")"
+        where="database $db_name via $db_socket as $db_user"
+    elif [[ ${server_hosts[$1]} == *:* ]]; then
+        where="database $db_name on [${server_hosts[$1]}]:${server_ports[$1]} as $db_user"
     else
-        # As the service does: TCP even to localhost, where the client would take a socket.
-        echo "protocol=TCP"
-        echo "host=$(option_value "$db_host")"
-        echo "port=$db_port"
+        where="database $db_name on ${server_hosts[$1]}:${server_ports[$1]} as $db_user"
     fi
-    echo "user=$(option_value "$db_user")"
-    if [[ -n $db_password ]]; then
-        echo "password=$(option_value "$db_password")"
-    fi
-    echo "database=$(option_value "$db_name")"
-    echo "connect-timeout=$connect_seconds"
-    echo "default-character-set=utf8mb4"
-} >"$option_file"
-
-if [[ -n $db_socket ]]; then
-    where="database $db_name via $db_socket as $db_user"
-else
-    where="database $db_name on $db_host:$db_port as $db_user"
-fi
+}
 
 # Runs SQL, rows tab-separated on stdout. The client's stdin is not the menu's input.
 sql() {
@@ -288,8 +319,20 @@ report_failure() {
     printf '%s: %s failed: %s\n' "$PROGRAM" "$1" "$(client_error)" >&2
 }
 
-if ! sql "SELECT 1" >/dev/null; then
-    die "$EX_UNAVAILABLE" "cannot reach the $where: $(client_error)"
+# The first server of the list that answers, as the service's commands do.
+unreachable=()
+for index in "${!server_hosts[@]}"; do
+    write_option_file "$index"
+    if sql "SELECT 1" >/dev/null; then
+        unreachable=()
+        break
+    fi
+    unreachable+=("$where: $(client_error)")
+done
+if [[ ${#unreachable[@]} -eq 1 ]]; then
+    die "$EX_UNAVAILABLE" "cannot reach the ${unreachable[0]}"
+elif [[ ${#unreachable[@]} -gt 1 ]]; then
+    die "$EX_UNAVAILABLE" "cannot reach any server of the list: $(printf '%s; ' "${unreachable[@]}")"
 fi
 tables=$(sql "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()
     AND TABLE_NAME IN ('PROCESE', 'STATUS_PROCESS')") ||

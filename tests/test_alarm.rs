@@ -585,3 +585,41 @@ async fn an_unreachable_database_exits_69() {
     );
     assert_eq!(run.stdout, "");
 }
+
+#[tokio::test]
+async fn a_host_list_whose_first_server_is_down_is_served_by_the_next() {
+    let fixture = Fixture::new().await;
+    fixture.add_process(1, "listed").await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let real = fixture.db.server_addr().port();
+    let mut section = format!(
+        "[database]\nhost = 127.0.0.1:{dead}, 127.0.0.1:{real}\nuser = {}\ndatabase = {}\n",
+        fixture.db.user(),
+        fixture.db.name
+    );
+    if let Some(password) = fixture.db.password().filter(|p| !p.is_empty()) {
+        section.push_str(&format!("password = {password}\n"));
+    }
+    let config = fixture.write_config(&fixture.config_text_with(&section, "", ""));
+    let run = run_script(&["-c", path_text(&config)], "2\n1\nq\n", &[]).await;
+    run.assert_ok();
+    assert_eq!(fixture.status(1).await.0, 1, "{}", run.stdout);
+
+    // None that answers: every server is named, and the script exits 69.
+    let section = section.replace(
+        &format!("127.0.0.1:{dead}, 127.0.0.1:{real}"),
+        &format!("127.0.0.1:{dead}, [::1]:{dead}"),
+    );
+    let config = fixture.write_config(&fixture.config_text_with(&section, "", ""));
+    let run = run_script(&["-c", path_text(&config)], "q\n", &[]).await;
+    assert_eq!(run.code, Some(69), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot reach any server of the list")
+            && run.stderr.contains(&format!("[::1]:{dead}")),
+        "{}",
+        run.stderr
+    );
+}

@@ -82,7 +82,7 @@ pub(super) fn execute_command(config: &Config, command: Command) -> Result<(), F
 
 /// The commands that act on the control plane, with the database connected once.
 async fn control_command(config: &Config, command: Command) -> Result<(), Failure> {
-    let db = Database::connect_lazy(&config.database);
+    let db = Database::connect_first_answering(&config.database).await;
     let result = control_output(&db, config, command).await;
     db.close().await;
     println!("{}", result?.trim_end());
@@ -193,7 +193,7 @@ fn check_config(config: &Config, with_db: bool) -> Result<(), Failure> {
     }
     logging::init_for_command();
     runtime()?.block_on(async {
-        let db = Database::connect_lazy(&config.database);
+        let db = Database::connect_first_answering(&config.database).await;
         let checked = check_schema(&db, config.database.auto_migrate).await;
         db.close().await;
         println!("; database: reachable, {}", checked?);
@@ -230,7 +230,7 @@ async fn check_schema(db: &Database, auto_migrate: bool) -> Result<String, Failu
 fn migrate(config: &Config) -> Result<(), Failure> {
     logging::init_for_command();
     runtime()?.block_on(async {
-        let db = Database::connect_lazy(&config.database);
+        let db = Database::connect_first_answering(&config.database).await;
         db.create_database_if_missing(&config.database)
             .await
             .map_err(Failure::from)?;

@@ -40,7 +40,7 @@ pub async fn breaker_list(db: &Database, config: &Config) -> Result<String, Fail
 
 /// `stats [NAME] [--json]` for the host of the configuration.
 pub async fn stats(config: &Config, name: Option<&str>, json: bool) -> Result<(), Failure> {
-    let db = Database::connect_lazy(&config.database);
+    let db = Database::connect_first_answering(&config.database).await;
     let output = stats_output(&db, config, name, json).await;
     db.close().await;
     print(&output?)
@@ -92,7 +92,7 @@ async fn stats_output(
 
 /// `health [--json]` for the host of the configuration.
 pub async fn health(config: &Config, json: bool) -> Result<(), Failure> {
-    let db = Database::connect_lazy(&config.database);
+    let db = Database::connect_first_answering(&config.database).await;
     let report = latest_health(&db, &config.monitor.host, config.health.threshold).await;
     db.close().await;
     let report = report.map_err(failure)?;

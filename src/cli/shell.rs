@@ -146,7 +146,7 @@ fn process_names(config: &Config) -> Vec<String> {
         return Vec::new();
     };
     runtime.block_on(async {
-        let db = Database::connect_lazy(&config.database);
+        let db = Database::connect_first_answering(&config.database).await;
         let names = crate::report::lists::processes(&db)
             .await
             .unwrap_or_default();

@@ -10,6 +10,7 @@ mod process_section;
 mod raw;
 mod render;
 mod sections;
+mod servers;
 mod validate;
 mod values;
 
@@ -23,6 +24,7 @@ use regex::Regex;
 
 pub use problem::ConfigError;
 pub use render::render_effective;
+pub use servers::{DbServer, parse_servers};
 
 /// The environment variable that overrides `[database] password`.
 pub const PASSWORD_ENV: &str = "MONITOR_DB_PASSWORD";
@@ -125,8 +127,12 @@ impl fmt::Display for Secret {
 
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
+    /// `host` as written: one server, or a list (`servers`).
     pub host: String,
+    /// The default port of the list's entries.
     pub port: u16,
+    /// The servers of `host`, in the order they are tried; never empty.
+    pub servers: Vec<DbServer>,
     pub socket: Option<PathBuf>,
     pub user: String,
     pub password: Option<Secret>,

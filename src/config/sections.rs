@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::fields::Fields;
+use super::servers::{DbServer, parse_servers};
 use super::values::{SHORTEST_PERIOD, Span, parse_level, parse_listen};
 use super::{DatabaseConfig, HealthConfig, LoggingConfig, MonitorConfig, Secret};
 
@@ -19,10 +20,15 @@ pub(super) fn read_database(
     let in_file = fields.optional("password", &None);
     // An empty MONITOR_DB_PASSWORD counts as unset, as `${VAR:-...}` would in a shell script.
     let password = password_override.filter(|p| !p.is_empty()).or(in_file);
+    let host = fields.text("host", "localhost");
+    let port = fields.whole("port", 3306, 1, Some(u16::MAX));
+    let socket = fields.optional("socket", &None).map(PathBuf::from);
+    let servers = read_servers(fields, &host, port, socket.is_some());
     DatabaseConfig {
-        host: fields.text("host", "localhost"),
-        port: fields.whole("port", 3306, 1, Some(u16::MAX)),
-        socket: fields.optional("socket", &None).map(PathBuf::from),
+        host,
+        port,
+        servers,
+        socket,
         user: fields.text("user", "root"),
         password: password.map(Secret::new),
         database: fields.text("database", "v_process_monitor"),
@@ -31,6 +37,19 @@ pub(super) fn read_database(
         max_connections: fields.whole("max_connections", 4, 1, Some(100)),
         auto_migrate: fields.boolean("auto_migrate", true),
     }
+}
+
+/// The servers of `host`; a wrong list is reported and leaves `localhost`.
+fn read_servers(fields: &mut Fields<'_>, host: &str, port: u16, socket: bool) -> Vec<DbServer> {
+    let servers = parse_servers(host, port).unwrap_or_else(|why| {
+        fields.fail("host", why);
+        parse_servers("localhost", port).unwrap_or_default()
+    });
+    if socket && servers.len() > 1 {
+        let why = "reaches one local server: it cannot go with a list of hosts".into();
+        fields.fail("socket", why);
+    }
+    servers
 }
 
 /// The quick re-checks after an exit scan `/proc` `dead_after` times: a millisecond apart at

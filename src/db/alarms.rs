@@ -75,15 +75,15 @@ pub async fn write_note_if_changed(
 ) -> Result<bool, DbError> {
     let repertoire = db.text_columns().await.notes;
     let result = write_text(db, &crate::note::fit(note), repertoire, |note| async move {
-        db.run(
+        db.run_retrying(|| {
             sqlx::query(
                 "UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ? AND NOT (notes <=> ?)",
             )
             .bind(&note)
             .bind(process_id)
             .bind(&note)
-            .execute(db.pool()),
-        )
+            .execute(db.pool())
+        })
         .await
     })
     .await?;
@@ -101,7 +101,7 @@ pub async fn write_breaker_note(
 ) -> Result<bool, DbError> {
     let repertoire = db.text_columns().await.notes;
     let result = write_text(db, &crate::note::fit(note), repertoire, |note| async move {
-        db.run(
+        db.run_retrying(|| {
             sqlx::query(
                 "UPDATE STATUS_PROCESS SET notes = ? WHERE process_id = ? AND NOT (notes <=> ?) \
                  AND LEFT(COALESCE(notes, ''), CHAR_LENGTH(?)) <> ?",
@@ -111,8 +111,8 @@ pub async fn write_breaker_note(
             .bind(&note)
             .bind(keep)
             .bind(keep)
-            .execute(db.pool()),
-        )
+            .execute(db.pool())
+        })
         .await
     })
     .await?;
@@ -135,26 +135,27 @@ pub async fn change_alarm(
     process_id: i32,
     change: AlarmChange,
 ) -> Result<u64, DbError> {
-    let query = match change {
-        AlarmChange::Raise => sqlx::query(
+    let statement = match change {
+        AlarmChange::Raise => {
             "INSERT INTO STATUS_PROCESS (process_id, alarma, sound) VALUES (?, 1, 0) \
-             ON DUPLICATE KEY UPDATE alarma = 1",
-        ),
-        AlarmChange::Clear => {
-            sqlx::query("UPDATE STATUS_PROCESS SET alarma = 0 WHERE process_id = ?")
+             ON DUPLICATE KEY UPDATE alarma = 1"
         }
+        AlarmChange::Clear => "UPDATE STATUS_PROCESS SET alarma = 0 WHERE process_id = ?",
     };
-    let result = db.run(query.bind(process_id).execute(db.pool())).await?;
+    let result = db
+        .run_retrying(|| sqlx::query(statement).bind(process_id).execute(db.pool()))
+        .await?;
     Ok(result.rows_affected())
 }
 
 /// Raises or clears the alarm of every process of `PROCESE`; returns how many changed.
 pub async fn change_all_alarms(db: &Database, change: AlarmChange) -> Result<u64, DbError> {
     match change {
-        AlarmChange::Raise => Ok(db.run(raise_all(db)).await?),
+        AlarmChange::Raise => Ok(db.run_retrying(|| raise_all(db)).await?),
         AlarmChange::Clear => {
-            let query = sqlx::query("UPDATE STATUS_PROCESS SET alarma = 0 WHERE alarma <> 0");
-            Ok(db.run(query.execute(db.pool())).await?.rows_affected())
+            let statement = "UPDATE STATUS_PROCESS SET alarma = 0 WHERE alarma <> 0";
+            let query = || sqlx::query(statement).execute(db.pool());
+            Ok(db.run_retrying(query).await?.rows_affected())
         }
     }
 }

@@ -88,7 +88,7 @@ where
 
 /// Closes the breaker of a process and forgets its failures (`breaker reset`).
 pub async fn reset(db: &Database, process_id: i32) -> Result<(), DbError> {
-    db.run(save(db.pool(), process_id, CircuitBreaker::default()))
+    db.run_retrying(|| save(db.pool(), process_id, CircuitBreaker::default()))
         .await?;
     Ok(())
 }

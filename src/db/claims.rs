@@ -105,7 +105,14 @@ pub async fn claim(
             .bind(key.process_name)
             .execute(db.pool()),
         )
-        .await?;
+        .await;
+    let expired = match expired {
+        // Another claimant on another node deleted it first: theirs to take over.
+        Err(error) if error.server_number() == Some(super::galera::CONFLICT) => {
+            return Ok(Claim::Busy);
+        }
+        expired => expired?,
+    };
     if expired.rows_affected() == 0 {
         return Ok(Claim::Busy);
     }
@@ -144,8 +151,11 @@ async fn insert(
         .await;
     match inserted {
         Ok(_) => Ok(true),
-        // A duplicate key: a row already holds the id or the name.
-        Err(error) if error.server_number() == Some(1062) => Ok(false),
+        // A duplicate key: a row already holds the id or the name. Or, on Galera, another
+        // node's claim on one of the keys won the certification: a claim lost, all the same.
+        Err(error) if matches!(error.server_number(), Some(1062 | super::galera::CONFLICT)) => {
+            Ok(false)
+        }
         Err(error) => Err(error),
     }
 }
@@ -158,7 +168,7 @@ pub async fn renew(
     lease: Duration,
 ) -> Result<bool, DbError> {
     let result = db
-        .run(
+        .run_retrying(|| {
             sqlx::query(
                 "UPDATE ALARM_CLAIM SET expires_at = NOW(3) + INTERVAL ? MICROSECOND \
                  WHERE process_id = ? AND owner = ?",
@@ -166,20 +176,20 @@ pub async fn renew(
             .bind(micros(lease))
             .bind(process_id)
             .bind(owner)
-            .execute(db.pool()),
-        )
+            .execute(db.pool())
+        })
         .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Gives a lease back.
 pub async fn release(db: &Database, process_id: i32, owner: &str) -> Result<(), DbError> {
-    db.run(
+    db.run_retrying(|| {
         sqlx::query("DELETE FROM ALARM_CLAIM WHERE process_id = ? AND owner = ?")
             .bind(process_id)
             .bind(owner)
-            .execute(db.pool()),
-    )
+            .execute(db.pool())
+    })
     .await?;
     Ok(())
 }

@@ -24,7 +24,7 @@ pub struct EventStart<'a> {
 /// Inserts the event row of a cycle about to run; returns its id.
 pub async fn begin(db: &Database, start: &EventStart<'_>) -> Result<u64, DbError> {
     let result = db
-        .run(
+        .run_retrying(|| {
             sqlx::query(
                 "INSERT INTO RESTART_EVENTS \
                  (process_id, process_name, host, trigger_source, detected_at, started_at) \
@@ -35,8 +35,8 @@ pub async fn begin(db: &Database, start: &EventStart<'_>) -> Result<u64, DbError
             .bind(start.host)
             .bind(start.source.as_str())
             .bind(micros(start.detected_ago))
-            .execute(db.pool()),
-        )
+            .execute(db.pool())
+        })
         .await?;
     Ok(result.last_insert_id())
 }
@@ -65,7 +65,9 @@ pub struct EventEnd<'a> {
 /// `sql_mode` cannot take the event, the breaker and the claim down with them.
 pub async fn finish(db: &Database, end: &EventEnd<'_>) -> Result<(), DbError> {
     let columns = db.text_columns().await;
-    let refused = db.run(finish_in_transaction(db, end, columns)).await?;
+    let refused = db
+        .run_retrying(|| finish_in_transaction(db, end, columns))
+        .await?;
     if refused {
         db.forget_text_columns();
     }

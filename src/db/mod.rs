@@ -9,8 +9,10 @@ pub mod breaker;
 pub mod claims;
 pub mod columns;
 pub mod events;
+pub mod galera;
 pub mod migrate;
 pub mod migration_lock;
+mod servers;
 pub mod stats;
 
 use std::future::Future;
@@ -21,7 +23,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, DbServer};
 
 /// A duration in whole microseconds, for `INTERVAL ? MICROSECOND`; one past `i64` (some
 /// 292,000 years) is held at the maximum.
@@ -85,10 +87,11 @@ impl DbError {
 /// Server errors that mean "not now" rather than "never": refused logins and a missing
 /// database (an operator fixes those, not us, so keep trying quietly), too many connections,
 /// server shutdown, connection killed, query interrupted, lock wait timeout, deadlock,
-/// read-only (a failover in progress), and the client's lost-connection codes.
+/// read-only (a failover in progress), a Galera node not ready, and the client's
+/// lost-connection codes.
 const UNAVAILABLE_ERRORS: &[u16] = &[
-    1040, 1044, 1045, 1049, 1053, 1129, 1130, 1203, 1205, 1213, 1226, 1290, 1317, 1836, 1927, 2002,
-    2003, 2006, 2013,
+    1040, 1044, 1045, 1047, 1049, 1053, 1129, 1130, 1203, 1205, 1213, 1226, 1290, 1317, 1836, 1927,
+    2002, 2003, 2006, 2013,
 ];
 
 fn sql_error_is_unavailable(error: &sqlx::Error) -> bool {
@@ -122,11 +125,18 @@ pub struct Database {
     availability: Arc<AtomicU8>,
     /// What the text columns can store (`columns.rs`).
     text_columns: columns::Cache,
+    /// The list of servers and the one in use (`servers.rs`).
+    servers: Arc<servers::Servers>,
+    /// Whether the server is a Galera node (`galera.rs`).
+    node_kind: galera::NodeKind,
 }
 
 impl Database {
     /// A pool that connects on first use, so the service starts while the database is down.
     pub fn connect_lazy(config: &DatabaseConfig) -> Database {
+        let servers = Arc::new(servers::Servers::new(config.servers.clone()));
+        let node_kind = galera::NodeKind::default();
+        let (left_behind, kind) = (servers.clone(), node_kind.clone());
         let pool = MySqlPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(0)
@@ -136,8 +146,20 @@ impl Database {
             // caller's next cycle anyway.
             .test_before_acquire(false)
             .idle_timeout(Duration::from_secs(600))
-            .connect_lazy_with(connect_options(config).database(&config.database));
-        Database::with_pool(pool, config.query_timeout)
+            .before_acquire(move |_, meta| {
+                let keep = !left_behind.is_left_behind(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
+            .after_connect(move |connection, _| {
+                let kind = kind.clone();
+                Box::pin(async move { galera::prepare_connection(connection, &kind).await })
+            })
+            .connect_lazy_with(connect_options(config, None).database(&config.database));
+        Database {
+            servers,
+            node_kind,
+            ..Database::with_pool(pool, config.query_timeout)
+        }
     }
 
     /// Wraps an existing pool (tests build theirs with their own options).
@@ -147,6 +169,8 @@ impl Database {
             query_timeout,
             availability: Arc::new(AtomicU8::new(Availability::Unknown as u8)),
             text_columns: columns::Cache::default(),
+            servers: Arc::new(servers::Servers::new(Vec::new())),
+            node_kind: galera::NodeKind::default(),
         }
     }
 
@@ -169,13 +193,27 @@ impl Database {
         F: Future<Output = Result<T, E>>,
         E: Into<DbError>,
     {
+        // Single-threaded: nothing moved the pool between the caller's `pool()` and here.
+        let began_on = self.servers.current();
         let result = match tokio::time::timeout(self.query_timeout, operation).await {
             Ok(result) => result.map_err(Into::into),
             Err(_) => Err(DbError::Timeout(self.query_timeout)),
         };
         match &result {
-            Ok(_) => self.observe(Availability::Up, None),
-            Err(error) if error.is_unavailable() => self.observe(Availability::Down, Some(error)),
+            Ok(_) => {
+                self.observe(Availability::Up, None);
+                self.servers.answered(began_on);
+            }
+            // The server answered: another writer won, or the server chose a deadlock victim.
+            Err(error) if error.server_number() == Some(galera::CONFLICT) => {
+                self.observe(Availability::Up, None)
+            }
+            Err(error) if error.is_unavailable() => {
+                self.observe(Availability::Down, Some(error));
+                if galera::means_server_lost(error) {
+                    self.servers.lose(began_on, &self.pool, error);
+                }
+            }
             Err(_) => self.observe(Availability::Up, None),
         }
         result
@@ -220,7 +258,7 @@ impl Database {
         let server = MySqlPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(config.connect_timeout)
-            .connect_lazy_with(connect_options(config));
+            .connect_lazy_with(connect_options(config, self.server()));
         let statement = format!(
             "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4",
             config.database.replace('`', "``")
@@ -238,12 +276,16 @@ impl Database {
     }
 }
 
-/// The connect options, without a database selected. Never log them: their Debug form
-/// contains the password.
-fn connect_options(config: &DatabaseConfig) -> MySqlConnectOptions {
+/// The connect options for `server` (the list's first by default), without a database
+/// selected. Never log them: their Debug form contains the password.
+fn connect_options(config: &DatabaseConfig, server: Option<&DbServer>) -> MySqlConnectOptions {
+    let (host, port) = match server.or(config.servers.first()) {
+        Some(server) => (server.host.as_str(), server.port),
+        None => (config.host.as_str(), config.port),
+    };
     let mut options = MySqlConnectOptions::new()
-        .host(&config.host)
-        .port(config.port)
+        .host(host)
+        .port(port)
         .username(&config.user)
         .charset("utf8mb4");
     if let Some(socket) = &config.socket {

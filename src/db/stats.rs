@@ -230,21 +230,24 @@ pub async fn outages_began(db: &Database, host: &str, process_ids: &[i32]) -> Re
     if process_ids.is_empty() {
         return Ok(());
     }
-    let mut query = QueryBuilder::<MySql>::new(
-        "INSERT INTO PROCESS_OUTAGES (process_id, host, down_at) SELECT t.id, ",
-    );
-    query.push_bind(host).push(", NOW(3) FROM (");
-    let mut ids = query.separated(" UNION ALL ");
-    for id in process_ids {
-        ids.push("SELECT ")
-            .push_bind_unseparated(*id)
-            .push_unseparated(" AS id");
-    }
-    query
-        .push(") t WHERE NOT EXISTS (SELECT 1 FROM PROCESS_OUTAGES o WHERE o.host = ")
-        .push_bind(host)
-        .push(" AND o.process_id = t.id AND o.up_at IS NULL)");
-    db.run(query.build().execute(db.pool())).await?;
+    db.run_retrying(|| async {
+        let mut query = QueryBuilder::<MySql>::new(
+            "INSERT INTO PROCESS_OUTAGES (process_id, host, down_at) SELECT t.id, ",
+        );
+        query.push_bind(host).push(", NOW(3) FROM (");
+        let mut ids = query.separated(" UNION ALL ");
+        for id in process_ids {
+            ids.push("SELECT ")
+                .push_bind_unseparated(*id)
+                .push_unseparated(" AS id");
+        }
+        query
+            .push(") t WHERE NOT EXISTS (SELECT 1 FROM PROCESS_OUTAGES o WHERE o.host = ")
+            .push_bind(host)
+            .push(" AND o.process_id = t.id AND o.up_at IS NULL)");
+        query.build().execute(db.pool()).await
+    })
+    .await?;
     Ok(())
 }
 
@@ -253,17 +256,20 @@ pub async fn outages_ended(db: &Database, host: &str, process_ids: &[i32]) -> Re
     if process_ids.is_empty() {
         return Ok(());
     }
-    let mut query =
-        QueryBuilder::<MySql>::new("UPDATE PROCESS_OUTAGES SET up_at = NOW(3) WHERE host = ");
-    query
-        .push_bind(host)
-        .push(" AND up_at IS NULL AND process_id IN (");
-    let mut ids = query.separated(", ");
-    for id in process_ids {
-        ids.push_bind(*id);
-    }
-    query.push(")");
-    db.run(query.build().execute(db.pool())).await?;
+    db.run_retrying(|| async {
+        let mut query =
+            QueryBuilder::<MySql>::new("UPDATE PROCESS_OUTAGES SET up_at = NOW(3) WHERE host = ");
+        query
+            .push_bind(host)
+            .push(" AND up_at IS NULL AND process_id IN (");
+        let mut ids = query.separated(", ");
+        for id in process_ids {
+            ids.push_bind(*id);
+        }
+        query.push(")");
+        query.build().execute(db.pool()).await
+    })
+    .await?;
     Ok(())
 }
 
@@ -273,11 +279,11 @@ pub async fn raise_alarm(db: &Database, process_id: i32, note: &str) -> Result<b
     let repertoire = db.text_columns().await.notes;
     let note = crate::note::fit(note);
     let result = super::columns::write_text(db, &note, repertoire, |note| async move {
-        db.run(
+        db.run_retrying(||
             sqlx::query(
                 "UPDATE STATUS_PROCESS SET alarma = 1, notes = ? WHERE process_id = ? AND alarma = 0",
             )
-            .bind(note)
+            .bind(&note)
             .bind(process_id)
             .execute(db.pool()),
         )
@@ -350,11 +356,11 @@ pub async fn prune(db: &Database, retention: Duration) -> Result<u64, DbError> {
         );
         loop {
             let result = db
-                .run(
+                .run_retrying(|| {
                     sqlx::query(sqlx::AssertSqlSafe(statement.as_str()))
                         .bind(micros(retention))
-                        .execute(db.pool()),
-                )
+                        .execute(db.pool())
+                })
                 .await?;
             removed += result.rows_affected();
             if result.rows_affected() < 5000 {

@@ -178,7 +178,7 @@ async fn admit(
             return Ok(Err(Handled::BreakerOpen { until }));
         }
         Admission::Trial if breaker != admission.breaker => {
-            db.run(db::breaker::save(db.pool(), alarm.process_id, breaker))
+            db.run_retrying(|| db::breaker::save(db.pool(), alarm.process_id, breaker))
                 .await?;
             tracing::info!(process = %alarm.process_name, "circuit breaker half-open: one trial restart");
         }
