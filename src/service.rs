@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
 use crate::db::claims::ClaimOwner;
+use crate::ha::{self, HaTask};
 use crate::http::{self, HttpState};
 use crate::lock::{self, LockError};
 use crate::logging::LogFile;
@@ -59,8 +60,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
 
 /// Runs until `controls.shutdown` is cancelled, reloading the configuration on each message of
 /// `controls.reload`.
-pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), ServiceError> {
+pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), ServiceError> {
     let shutdown = controls.shutdown.clone();
+    config.role = ha::starting_role(&config);
     let _lock = lock::acquire(&config.monitor.lock_file)?;
     let listener = bind_status_page(&config).await?;
     let db = Database::connect_lazy(&config.database);
@@ -84,6 +86,18 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     let restarter =
         Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx).with_dead(dead_rx);
     let restarter = tokio::spawn(restarter.run(alarm_rx));
+    let (ha_tx, ha_rx) = watch::channel(None);
+    let ha_task = tokio::spawn(
+        HaTask {
+            db: db.clone(),
+            config: config_tx.clone(),
+            status: ha_tx,
+            alarms: alarm_tx.clone(),
+            schema_ready: schema_rx.clone(),
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
     let sampler = Sampler::new(
         db.clone(),
         config_rx.clone(),
@@ -102,6 +116,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
             db: db.clone(),
             config: config_rx.clone(),
             refresh: refresh_tx,
+            ha: ha_rx.clone(),
         };
         http::spawn(listener, state, shutdown.clone())
     });
@@ -116,7 +131,12 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         watchdog: notify::watchdog_interval(),
     };
     let poller = tokio::spawn(poller.run());
-    let notifier = tokio::spawn(notify::run(progress_rx, db.clone(), shutdown.clone()));
+    let notifier = tokio::spawn(notify::run(
+        progress_rx,
+        ha_rx,
+        db.clone(),
+        shutdown.clone(),
+    ));
     notify::ready();
 
     serve_reloads(&mut controls, &config_tx).await;
@@ -128,6 +148,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         status_page,
         restarter,
         notifier,
+        ha: ha_task,
         tracker,
     };
     tasks.stop(grace).await;
@@ -175,6 +196,8 @@ struct Tasks {
     status_page: Option<JoinHandle<()>>,
     restarter: JoinHandle<()>,
     notifier: JoinHandle<()>,
+    /// Steps down (demote_command, its processes stopped, the lease given up) if primary.
+    ha: JoinHandle<()>,
     tracker: TaskTracker,
 }
 
@@ -190,6 +213,7 @@ impl Tasks {
         }
         let _ = self.restarter.await;
         let _ = self.notifier.await;
+        let _ = self.ha.await;
         self.tracker.close();
         if tokio::time::timeout(grace, self.tracker.wait())
             .await
@@ -231,7 +255,11 @@ fn reload(config: &watch::Sender<Arc<Config>>, log_file: Option<&LogFile>) {
                 "configuration reloaded from {}",
                 fresh.path.display()
             );
-            config.send_replace(Arc::new(fresh));
+            config.send_modify(|current| {
+                let mut fresh = fresh;
+                fresh.role = ha::carried_role(current, &fresh);
+                *current = Arc::new(fresh);
+            });
         }
         Err(error) => {
             for line in error.to_string().lines() {

@@ -9,6 +9,7 @@ pub mod breaker;
 pub mod claims;
 pub mod columns;
 pub mod events;
+pub mod ha;
 pub mod migrate;
 pub mod migration_lock;
 pub mod stats;
