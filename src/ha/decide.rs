@@ -4,7 +4,7 @@
 //! The rules: an unhealthy member (latest score below the threshold, or stale) never takes
 //! the role, unless an operator forces it. A free role goes to the best healthy member (the
 //! highest priority, then the lowest host name), or to anyone healthy once it has been free
-//! for a lease's time; the one that released it takes it back only when nobody else can. A
+//! for two leases' time; the one that released it takes it back only when nobody else can. A
 //! held role moves when its lease has expired, when the holder's score is stale by more than
 //! `lease_ttl` (counted as expired), when its last `takeover_after` rows since it took the
 //! role are all below the threshold, or when an operator asked for it here.
@@ -109,7 +109,8 @@ fn free_role(seen: &Seen<'_>, rules: &Rules) -> Decision {
         None => Reason::Expired,
     };
     let from = released_by.map(str::to_owned);
-    let waited = lease.since_renewed > rules.lease_ttl;
+    // The best member has had a lease's time past its own start-up wait to take it.
+    let waited = lease.since_renewed > rules.lease_ttl.saturating_mul(2);
     let contenders: Vec<&MemberRow> = seen
         .members
         .iter()
@@ -303,7 +304,7 @@ mod tests {
         assert_eq!(decide_for("a", &free, &members, &[]), first);
         assert_eq!(decide_for("b", &free, &members, &[]), Decision::Wait);
         let mut waited = lease(None);
-        waited.since_renewed = secs(3.5);
+        waited.since_renewed = secs(6.5);
         assert_eq!(decide_for("b", &waited, &members, &[]), first);
         let tie = [member("b", 0, Some(1.0)), member("a", 0, Some(1.0))];
         assert_eq!(decide_for("a", &free, &tie, &[]), first);
@@ -319,7 +320,7 @@ mod tests {
         assert_eq!(decide_for("b", &released, &members, &[]), to_b);
         assert_eq!(decide_for("a", &released, &members, &[]), Decision::Wait);
         let alone = [member("a", 10, Some(1.0))];
-        released.since_renewed = secs(3.5);
+        released.since_renewed = secs(6.5);
         let back = taken(Reason::Released, None, false, false);
         assert_eq!(decide_for("a", &released, &alone, &[]), back);
     }
