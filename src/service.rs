@@ -86,18 +86,7 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
     let restarter =
         Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx).with_dead(dead_rx);
     let restarter = tokio::spawn(restarter.run(alarm_rx));
-    let (ha_tx, ha_rx) = watch::channel(None);
-    let ha_task = tokio::spawn(
-        HaTask {
-            db: db.clone(),
-            config: config_tx.clone(),
-            status: ha_tx,
-            alarms: alarm_tx.clone(),
-            schema_ready: schema_rx.clone(),
-            shutdown: shutdown.clone(),
-        }
-        .run(),
-    );
+    let (ha_task, ha_rx) = HaTask::spawn(&db, &config_tx, &alarm_tx, &schema_rx, &shutdown);
     let sampler = Sampler::new(
         db.clone(),
         config_rx.clone(),
@@ -131,12 +120,8 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
         watchdog: notify::watchdog_interval(),
     };
     let poller = tokio::spawn(poller.run());
-    let notifier = tokio::spawn(notify::run(
-        progress_rx,
-        ha_rx,
-        db.clone(),
-        shutdown.clone(),
-    ));
+    let notify = notify::run(progress_rx, ha_rx, db.clone(), shutdown.clone());
+    let notifier = tokio::spawn(notify);
     notify::ready();
 
     serve_reloads(&mut controls, &config_tx).await;

@@ -23,6 +23,8 @@ struct Host {
     priority: i32,
     /// The `[database]` section it uses (direct, or through a proxy).
     database: String,
+    /// Lines added to its `[monitor]` section.
+    monitor: String,
 }
 
 /// A group under test: the world, the shared command log, the hosts' process sections.
@@ -52,6 +54,7 @@ impl Group {
             name,
             priority,
             database: self.world.db.database_section(),
+            monitor: String::new(),
         }
     }
 
@@ -65,7 +68,7 @@ impl Group {
         let text = format!(
             "{database}connect_timeout = 1\nquery_timeout = 2\n\n\
              [monitor]\nhost = {name}\ncheck_interval = 0.2\nstats_interval = 0.3\n\
-             heartbeat_interval = 0\nlock_file = {dir}/monitor.lock\nshutdown_grace = 5\n\n\
+             heartbeat_interval = 0\nlock_file = {dir}/monitor.lock\nshutdown_grace = 5\n{monitor}\n\
              [logging]\nlog_file = {dir}/monitor.log\nstderr = false\nlevel = debug\n\n\
              [health]\nthreshold = 0.8\n\n\
              [ha]\ngroup = pair\npriority = {priority}\n{ha}\n\
@@ -75,6 +78,7 @@ impl Group {
              demote_command = echo \"{name} demote - $(date +%s.%N)\" >> {log}\n\n\
              {processes}\n",
             database = host.database,
+            monitor = host.monitor,
             name = host.name,
             priority = host.priority,
             dir = dir.display(),
@@ -338,10 +342,18 @@ async fn the_higher_priority_leads_and_four_low_rows_in_a_row_move_the_role_with
 #[tokio::test]
 async fn a_killed_primary_loses_the_role_once_its_lease_expires() {
     let group = Group::new("lease_ttl = 2\nrenew_interval = 0.5\ntakeover_after = 3").await;
-    let (a, b) = (group.host("a", 1), group.host("b", 0));
+    let (a, mut b) = (group.host("a", 1), group.host("b", 0));
+    let page = free_address();
+    b.monitor = format!("http_listen = {page}\n");
     let mut monitor_a = group.start(&a);
     let _b = group.start(&b);
     group.wait_holder("a").await;
+    wait_until(PATIENCE, "b's /health says standby", || async {
+        http_get(page, "/health")
+            .await
+            .contains("\"role\": \"standby\"")
+    })
+    .await;
 
     monitor_a.signal(Signal::SIGKILL);
     let _ = monitor_a.0.wait();
@@ -360,6 +372,118 @@ async fn a_killed_primary_loses_the_role_once_its_lease_expires() {
     );
     let commands = group.commands();
     assert_eq!(one(&commands, "b", "fence").arguments, ["a", "2"]);
+
+    wait_until(PATIENCE, "b's /health says primary at epoch 2", || async {
+        let health = http_get(page, "/health").await;
+        health.contains("\"role\": \"primary\"") && health.contains("\"epoch\": 2")
+    })
+    .await;
+    let metrics = http_get(page, "/metrics").await;
+    assert!(
+        metrics.contains("monitor_service_ha_primary{group=\"pair\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("monitor_service_ha_epoch{group=\"pair\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+    let html = http_get(page, "/").await;
+    assert!(html.contains("<b id=\"ha-role\">primary</b>"), "{html}");
+}
+
+fn free_address() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// The body of `GET path`, or "" when the page does not answer (yet).
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).await.ok()?;
+        Some(reply.split_once("\r\n\r\n")?.1.to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+#[test]
+fn bad_ha_settings_are_reported_one_line_each() {
+    let text = "[monitor]\nhost = a\nstats_interval = 0\n\n[ha]\ngroup = pair\n\
+                lease_ttl = 3\nrenew_interval = 2\ntakeover_after = 0\npriority = high\n\
+                colour = red\n\n[process.x]\nactive_on = sometimes\n";
+    let error = monitor_service::config::Config::from_ini_text(Path::new("c.ini"), text, None)
+        .expect_err("refused");
+    let lines = error.lines();
+    for expected in [
+        "[ha] renew_interval: must be at most a third of lease_ttl",
+        "[ha] takeover_after: must be between 1 and 1000",
+        "[ha] priority: \"high\" is not a whole number",
+        "[ha] colour: unknown key",
+        "[ha]: needs stats_interval above 0",
+        "[process.x] active_on: \"sometimes\" is not one of any, primary",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(expected)),
+            "{expected} in {lines:#?}"
+        );
+    }
+    let alone = "[ha]\npriority = 3\n\n[process.y]\nactive_on = primary\n";
+    let error = monitor_service::config::Config::from_ini_text(Path::new("c.ini"), alone, None)
+        .expect_err("refused");
+    let lines = error.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("[ha]: has settings but no group")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("[process.y] active_on: = primary needs an [ha]"))
+    );
+}
+
+#[test]
+fn ha_settings_read_back_from_check_config_and_are_all_documented() {
+    let text = "[ha]\ngroup = pair\npriority = -2\nlease_ttl = 6\nrenew_interval = 2\n\
+                fence_command = fence \"$1\" \"$2\"\n\n[process.x]\nactive_on = primary\n";
+    let path = Path::new("c.ini");
+    let config = monitor_service::config::Config::from_ini_text(path, text, None).expect("valid");
+    let ha = config.ha.clone().expect("[ha] is on");
+    assert_eq!((ha.priority, ha.takeover_after), (-2, 3));
+    assert_eq!(ha.renew_interval, Duration::from_secs(2));
+    let rendered = monitor_service::config::render_effective(&config);
+    let again =
+        monitor_service::config::Config::from_ini_text(path, &rendered, None).expect("reads back");
+    assert_eq!(again.ha, config.ha);
+    let reference = include_str!("../config.ini");
+    for key in [
+        "group",
+        "priority",
+        "lease_ttl",
+        "renew_interval",
+        "takeover_after",
+        "fence_command",
+        "promote_command",
+        "demote_command",
+        "active_on",
+    ] {
+        assert!(rendered.contains(&format!("\n{key} =")), "{key} rendered");
+        assert!(
+            reference.contains(&format!("; {key} =")),
+            "config.ini documents {key}"
+        );
+    }
 }
 
 #[tokio::test]

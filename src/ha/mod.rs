@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
@@ -80,6 +81,26 @@ pub struct HaTask {
 }
 
 impl HaTask {
+    /// Starts the task; its status is on the returned `watch` (`None` until it has one).
+    pub fn spawn(
+        db: &Database,
+        config: &watch::Sender<Arc<Config>>,
+        alarms: &mpsc::Sender<Vec<Alarm>>,
+        schema_ready: &watch::Receiver<bool>,
+        shutdown: &CancellationToken,
+    ) -> (JoinHandle<()>, watch::Receiver<Option<HaStatus>>) {
+        let (status, status_rx) = watch::channel(None);
+        let task = HaTask {
+            db: db.clone(),
+            config: config.clone(),
+            status,
+            alarms: alarms.clone(),
+            schema_ready: schema_ready.clone(),
+            shutdown: shutdown.clone(),
+        };
+        (tokio::spawn(task.run()), status_rx)
+    }
+
     pub async fn run(self) {
         let mut schema_ready = self.schema_ready.clone();
         tokio::select! {
