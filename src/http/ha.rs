@@ -33,7 +33,7 @@ pub fn page_with_role(page: String, ha: Option<&HaStatus>) -> String {
     let holder = ha
         .holder
         .as_deref()
-        .map_or("nobody".to_owned(), |h| escape(h));
+        .map_or("nobody".to_owned(), escape);
     let line = format!(
         "<p class=\"summary\"><span>HA role: <b id=\"ha-role\">{}</b></span>\
          <span>group {}, epoch {}, primary: {holder}</span></p>\n",
