@@ -30,10 +30,7 @@ pub fn health_json(
 /// The page with a line saying the role, after its summary.
 pub fn page_with_role(page: String, ha: Option<&HaStatus>) -> String {
     let Some(ha) = ha else { return page };
-    let holder = ha
-        .holder
-        .as_deref()
-        .map_or("nobody".to_owned(), escape);
+    let holder = ha.holder.as_deref().map_or("nobody".to_owned(), escape);
     let line = format!(
         "<p class=\"summary\"><span>HA role: <b id=\"ha-role\">{}</b></span>\
          <span>group {}, epoch {}, primary: {holder}</span></p>\n",
