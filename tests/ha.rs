@@ -642,3 +642,65 @@ async fn a_standby_alone_with_a_released_role_takes_it_back() {
         ("released", Some("a"))
     );
 }
+
+#[tokio::test]
+async fn a_standby_leaves_primary_only_processes_alone_and_a_reload_keeps_the_role() {
+    let mut group = Group::new("lease_ttl = 2\nrenew_interval = 0.4\ntakeover_after = 3").await;
+    let world = &group.world;
+    let only_a = world.unique_name("rela");
+    let only_b = world.unique_name("relb");
+    world.add_process(1, &only_a).await;
+    world.add_process(2, &only_b).await;
+    // Required, so that a standby counting it would score 0.5, below the threshold.
+    group.processes = format!(
+        "{}{}",
+        primary_only(world, &only_a, "a").replace("required = false", "required = true"),
+        primary_only(world, &only_b, "b").replace("required = false", "required = true"),
+    );
+    let (a, mut b) = (group.host("a", 1), group.host("b", 0));
+    b.monitor = "auto_alarm = true\ndead_after = 1\n".to_owned();
+    let monitor_a = group.start(&a);
+    let _b = group.start(&b);
+    group.wait_holder("a").await;
+    let first = wait_for(PATIENCE, "a's primary-only process runs", || async {
+        pids_of(&only_a).first().copied()
+    })
+    .await;
+
+    // Ten samples of the standby: its primary-only process, dead, is neither alarmed, nor
+    // started, nor held against its score.
+    let rows = group.scores("b").await.len();
+    wait_until(PATIENCE, "ten more rows of b", || async {
+        group.scores("b").await.len() >= rows + 10
+    })
+    .await;
+    assert!(pids_of(&only_b).is_empty(), "a standby never starts it");
+    let alarm = group.world.status(2).await;
+    assert_eq!(alarm.0, 0, "no auto alarm on a standby: {alarm:?}");
+    let scores = group.scores("b").await;
+    assert!(scores[rows..].iter().all(|(t, _)| *t >= 0.8), "{scores:?}");
+
+    // A reload keeps the role: a's alarm on its primary-only process is still handled by it.
+    monitor_a.signal(Signal::SIGHUP);
+    let log = group.world.path("a").join("monitor.log");
+    wait_until(PATIENCE, "a reloaded", || async {
+        std::fs::read_to_string(&log).is_ok_and(|text| text.contains("configuration reloaded"))
+    })
+    .await;
+    kill_all(&only_a);
+    group.world.raise_alarm(1).await;
+    let again = wait_for(PATIENCE, "a restarted its primary-only process", || async {
+        pids_of(&only_a)
+            .first()
+            .copied()
+            .filter(|pid| *pid != first)
+    })
+    .await;
+    assert_ne!(again, first);
+    assert_eq!(group.holder().await, Some(("a".into(), 1)));
+    assert!(
+        !group.commands().iter().any(|c| c.what == "demote"),
+        "nobody stepped down"
+    );
+    kill_all(&only_a);
+}
