@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod deadline;
 pub mod dependency;
+pub mod ha;
 pub mod health;
 pub mod http;
 pub mod lock;

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{Availability, Database};
+use crate::ha::HaStatus;
 
 /// What the poll loop reports after each iteration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,6 +33,14 @@ impl PollStatus {
             "{} processes, {} in alarm, {} breakers open, database {database}",
             self.processes, self.alarms, self.open_breakers
         )
+    }
+}
+
+/// The STATUS= line with the HA role in front, when the host is in a group.
+pub fn with_role(line: String, ha: Option<&HaStatus>) -> String {
+    match ha {
+        Some(ha) => format!("{} of {} (epoch {}), {line}", ha.role, ha.group, ha.epoch),
+        None => line,
     }
 }
 
@@ -61,20 +70,23 @@ pub fn stopping() {
 /// Pings the watchdog and updates the status after every completed poll iteration.
 pub async fn run(
     mut status: watch::Receiver<PollStatus>,
+    mut ha: watch::Receiver<Option<HaStatus>>,
     db: Database,
     shutdown: CancellationToken,
 ) {
     let watchdog = watchdog_interval().is_some();
     let mut last_line = String::new();
     loop {
-        tokio::select! {
-            changed = status.changed() => if changed.is_err() { return },
+        let progressed = tokio::select! {
+            changed = status.changed() => if changed.is_err() { return } else { true },
+            // A change of role shows at once; it is not progress of the poll loop.
+            Ok(()) = ha.changed() => false,
             () = shutdown.cancelled() => return,
-        }
+        };
         let now = *status.borrow_and_update();
-        let line = now.line(db.availability());
+        let line = with_role(now.line(db.availability()), ha.borrow_and_update().as_ref());
         let mut states = Vec::with_capacity(2);
-        if watchdog {
+        if watchdog && progressed {
             states.push(NotifyState::Watchdog);
         }
         if line != last_line {

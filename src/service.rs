@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
 use crate::db::claims::ClaimOwner;
+use crate::ha::{self, HaTask};
 use crate::http::{self, HttpState};
 use crate::lock::{self, LockError};
 use crate::logging::LogFile;
@@ -60,8 +61,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Serv
 
 /// Runs until `controls.shutdown` is cancelled, reloading the configuration on each message of
 /// `controls.reload`.
-pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), ServiceError> {
+pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), ServiceError> {
     let shutdown = controls.shutdown.clone();
+    config.role = ha::starting_role(&config);
     let _lock = lock::acquire(&config.monitor.lock_file)?;
     let listener = bind_status_page(&config).await?;
     let db = Database::connect_lazy(&config.database);
@@ -88,6 +90,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     let restarter =
         Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx).with_dead(dead_rx);
     let restarter = tokio::spawn(restarter.run(alarm_rx));
+    let (ha_task, ha_rx) = HaTask::spawn(&db, &config_tx, &alarm_tx, &schema_rx, &shutdown);
     let sampler = Sampler::new(
         db.clone(),
         config_rx.clone(),
@@ -107,6 +110,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
             db: db.clone(),
             config: config_rx.clone(),
             refresh: refresh_tx,
+            ha: ha_rx.clone(),
         };
         http::spawn(listener, state, shutdown.clone())
     });
@@ -121,7 +125,8 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         watchdog: notify::watchdog_interval(),
     };
     let poller = tokio::spawn(poller.run());
-    let notifier = tokio::spawn(notify::run(progress_rx, db.clone(), shutdown.clone()));
+    let notify = notify::run(progress_rx, ha_rx, db.clone(), shutdown.clone());
+    let notifier = tokio::spawn(notify);
     notify::ready();
 
     serve_reloads(&mut controls, &config_tx).await;
@@ -133,6 +138,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         status_page,
         restarter,
         notifier,
+        ha: ha_task,
         tracker,
     };
     tasks.stop(grace).await;
@@ -180,6 +186,8 @@ struct Tasks {
     status_page: Option<JoinHandle<()>>,
     restarter: JoinHandle<()>,
     notifier: JoinHandle<()>,
+    /// Steps down (demote_command, its processes stopped, the lease given up) if primary.
+    ha: JoinHandle<()>,
     tracker: TaskTracker,
 }
 
@@ -195,6 +203,7 @@ impl Tasks {
         }
         let _ = self.restarter.await;
         let _ = self.notifier.await;
+        let _ = self.ha.await;
         self.tracker.close();
         if tokio::time::timeout(grace, self.tracker.wait())
             .await
@@ -236,7 +245,11 @@ fn reload(config: &watch::Sender<Arc<Config>>, log_file: Option<&LogFile>) {
                 "configuration reloaded from {}",
                 fresh.path.display()
             );
-            config.send_replace(Arc::new(fresh));
+            config.send_modify(|current| {
+                let mut fresh = fresh;
+                fresh.role = ha::carried_role(current, &fresh);
+                *current = Arc::new(fresh);
+            });
         }
         Err(error) => {
             for line in error.to_string().lines() {

@@ -65,6 +65,9 @@ pub enum Command {
     /// The circuit breakers.
     #[command(subcommand)]
     Breaker(BreakerCommand),
+    /// Primary and standby ([ha]): the group's state, a takeover here, a release.
+    #[command(subcommand)]
+    Ha(HaCommand),
     /// An interactive prompt (monitor>) offering these commands.
     Shell,
     /// Print a completion script for a shell.
@@ -95,4 +98,22 @@ pub enum BreakerCommand {
     List,
     /// Close the breaker of NAME and forget its failures.
     Reset { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HaCommand {
+    /// The group, its primary, the epoch, the lease left, and each member's latest score.
+    Status {
+        /// Print it as a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make this host the primary (the old one is fenced first).
+    Takeover {
+        /// Even if this host's health score is below the threshold.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The primary steps down; the best standby takes over.
+    Release,
 }

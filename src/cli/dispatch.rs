@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{AlarmCommand, AlarmTarget, BreakerCommand, Cli, Command};
 use super::failure::Failure;
-use super::{reads, writes};
+use super::{ha, reads, writes};
 use crate::config::{self, Config, PASSWORD_ENV};
 use crate::db::alarms::AlarmChange;
 use crate::db::{Database, migrate, migration_lock};
@@ -110,6 +110,7 @@ async fn control_output(
         Command::Start { name } => writes::manual(db, config, &name, Action::Start).await,
         Command::Stop { name } => writes::manual(db, config, &name, Action::Stop).await,
         Command::Restart { name } => writes::manual(db, config, &name, Action::Restart).await,
+        Command::Ha(command) => ha::execute(db, config, command).await,
         _ => Err(Failure::Internal("not a control command".to_owned())),
     }
 }

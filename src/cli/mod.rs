@@ -14,6 +14,7 @@ pub mod args;
 mod details;
 pub mod dispatch;
 pub mod failure;
+mod ha;
 mod json;
 mod reads;
 mod shell;

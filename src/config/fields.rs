@@ -55,6 +55,11 @@ impl<'a> Fields<'a> {
         taken
     }
 
+    /// Whether any key of the section was read.
+    pub(super) fn any_taken(&self) -> bool {
+        self.used.iter().any(|&used| used)
+    }
+
     pub(super) fn fail(&mut self, key: &str, why: String) {
         self.problems.push(Problem::key(self.section, key, why));
     }

@@ -4,6 +4,7 @@
 
 mod dependencies;
 mod fields;
+mod ha;
 mod load;
 mod problem;
 mod process_section;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub use ha::{ActiveOn, HaConfig, Role};
 pub use problem::ConfigError;
 pub use render::render_effective;
 pub use servers::{DbServer, parse_servers};
@@ -34,7 +36,7 @@ pub const CONFIG_ENV: &str = "MONITOR_SERVICE_CONFIG";
 pub const DEFAULT_CONFIG_PATH: &str = "/opt/monitor_service/config.ini";
 
 /// The sections every file may have besides the process sections.
-const FIXED_SECTIONS: [&str; 4] = ["database", "monitor", "logging", "health"];
+const FIXED_SECTIONS: [&str; 5] = ["database", "monitor", "logging", "health", "ha"];
 /// The base of every process section.
 const DEFAULT_PROCESS_SECTION: &str = "process.default";
 /// What starts the section of one process, `[process.NAME]`.
@@ -52,6 +54,10 @@ pub struct Config {
     pub monitor: MonitorConfig,
     pub logging: LoggingConfig,
     pub health: HealthConfig,
+    /// `[ha]`; `None` when it has no `group`.
+    pub ha: Option<HaConfig>,
+    /// The role this host holds now ([`Role`]): not from the file.
+    pub role: Role,
     /// `[process.default]` merged over the built-in defaults: used for processes of `PROCESE`
     /// that have no section of their own (when `allow_unconfigured`), and as the base of every
     /// `[process.NAME]`.
@@ -82,9 +88,17 @@ impl Config {
     /// this host's to handle.
     pub fn process(&self, name: &str) -> Option<ProcessConfig> {
         match self.processes.get(name) {
-            Some(process) if process.runs_on(&self.monitor.host) => Some(process.clone()),
+            Some(process)
+                if process.runs_on(&self.monitor.host) && self.role.runs(process.active_on) =>
+            {
+                Some(process.clone())
+            }
             Some(_) => None,
-            None if self.monitor.allow_unconfigured => Some(self.default_process.named(name)),
+            None if self.monitor.allow_unconfigured
+                && self.role.runs(self.default_process.active_on) =>
+            {
+                Some(self.default_process.named(name))
+            }
             None => None,
         }
     }
@@ -269,6 +283,8 @@ pub struct ProcessConfig {
     pub restart_window: Duration,
     /// `None` means every host.
     pub hosts: Option<Vec<String>>,
+    /// `primary`: only the `[ha]` group's primary runs it.
+    pub active_on: ActiveOn,
 }
 
 /// `max_memory`: a size in bytes, or a share of the machine's memory.

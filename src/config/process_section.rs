@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use super::dependencies::check_dependencies_exist;
 use super::fields::Fields;
+use super::ha::parse_active_on;
 use super::values::{
     Span, compile, parse_argument_index, parse_hosts, parse_memory, parse_names, parse_strategy,
     parse_unit,
 };
-use super::{ProcessConfig, ProcessMatch, RestartStrategy};
+use super::{ActiveOn, ProcessConfig, ProcessMatch, RestartStrategy};
 
 /// The settings of a process before `[process.default]` changes any of them.
 pub(super) fn builtin_process() -> ProcessConfig {
@@ -36,6 +37,7 @@ pub(super) fn builtin_process() -> ProcessConfig {
         max_restarts: 5,
         restart_window: Duration::from_secs(60),
         hosts: None,
+        active_on: ActiveOn::Any,
     }
 }
 
@@ -97,6 +99,7 @@ pub(super) fn read_process(
         max_restarts: fields.whole("max_restarts", base.max_restarts, 0, None),
         restart_window: fields.seconds("restart_window", base.restart_window, Span::Positive),
         hosts: fields.value("hosts", base.hosts.clone(), parse_hosts),
+        active_on: fields.value("active_on", base.active_on, parse_active_on),
     };
     check_dependencies_exist(fields, &process, known);
     process

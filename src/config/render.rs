@@ -80,6 +80,7 @@ pub fn render_effective(config: &Config) -> String {
         optional(&health.on_low_health_command),
     );
 
+    ha(&mut page, config.ha.as_ref());
     page.section("process.default");
     process(&mut page, &config.default_process);
     for (name, settings) in &config.processes {
@@ -89,6 +90,20 @@ pub fn render_effective(config: &Config) -> String {
         process(&mut page, settings);
     }
     page.text
+}
+
+/// `[ha]`, when it is on.
+fn ha(page: &mut Page, ha: Option<&super::HaConfig>) {
+    let Some(ha) = ha else { return };
+    page.section("ha");
+    page.key("group", &ha.group);
+    page.key("priority", ha.priority);
+    page.key("lease_ttl", seconds(ha.lease_ttl));
+    page.key("renew_interval", seconds(ha.renew_interval));
+    page.key("takeover_after", ha.takeover_after);
+    page.key("fence_command", optional(&ha.fence_command));
+    page.key("promote_command", optional(&ha.promote_command));
+    page.key("demote_command", optional(&ha.demote_command));
 }
 
 /// The keys shared by `[process.default]` and `[process.NAME]`.
@@ -131,6 +146,7 @@ fn process(page: &mut Page, settings: &ProcessConfig) {
         "hosts",
         settings.hosts.as_deref().unwrap_or_default().join(", "),
     );
+    page.key("active_on", settings.active_on);
 }
 
 fn matcher(page: &mut Page, matcher: &ProcessMatch) {

@@ -11,13 +11,14 @@ use std::path::Path;
 
 use super::dependencies::check_dependency_cycles;
 use super::fields::Fields;
+use super::ha::{check_ha, read_ha};
 use super::problem::{ConfigError, Problem};
 use super::process_section::{ProcessKind, builtin_process, read_process};
 use super::raw::{self, RawConfig};
 use super::sections::{read_database, read_health, read_logging, read_monitor};
 use super::{
     Config, DEFAULT_PROCESS_SECTION, FIXED_SECTIONS, MonitorConfig, PROCESS_PREFIX, ProcessConfig,
-    is_valid_process_name,
+    Role, is_valid_process_name,
 };
 
 /// The typed configuration of `raw`, or every problem of it and of `problems` (found earlier,
@@ -45,6 +46,7 @@ pub(super) fn build(
     let monitor = read_section(raw, "monitor", problems, read_monitor);
     let logging = read_section(raw, "logging", problems, read_logging);
     let health = read_section(raw, "health", problems, read_health);
+    let ha = read_section(raw, "ha", problems, read_ha);
     let builtin = builtin_process();
     let default_process = read_section(raw, DEFAULT_PROCESS_SECTION, problems, |f| {
         read_process(f, &builtin, ProcessKind::Default, &known)
@@ -59,6 +61,13 @@ pub(super) fn build(
     }
     check_dependency_cycles(&processes, problems);
     check_hang_after(raw, &monitor, &default_process, &processes, problems);
+    check_ha(
+        ha.as_ref(),
+        &monitor,
+        &default_process,
+        &processes,
+        problems,
+    );
     if !problems.is_empty() {
         return Err(ConfigError::new(path, std::mem::take(problems)));
     }
@@ -69,6 +78,8 @@ pub(super) fn build(
         monitor,
         logging,
         health,
+        ha,
+        role: Role::Primary,
         default_process,
         processes,
     })

@@ -10,6 +10,7 @@ pub mod claims;
 pub mod columns;
 pub mod events;
 pub mod galera;
+pub mod ha;
 pub mod migrate;
 pub mod migration_lock;
 mod servers;

@@ -14,6 +14,7 @@
 //!   ([`crate::report::read_host`], the one read every surface shares).
 //! - [`metrics`]: the OpenMetrics text, a pure function of the same view.
 
+mod ha;
 mod metrics;
 mod page;
 mod routes;
@@ -61,6 +62,8 @@ pub struct HttpState {
     /// The sampler's refresh requests (`SamplerLinks::refresh`): it answers on the enclosed
     /// sender once a fresh heartbeat round and sample are written.
     pub refresh: mpsc::Sender<oneshot::Sender<()>>,
+    /// This host's HA role (`[ha]`), as the HA task last published it.
+    pub ha: watch::Receiver<Option<crate::ha::HaStatus>>,
 }
 
 /// Binds the status page's address. Called when the service starts, so that an address in

@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, Semaphore, oneshot};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::{HttpState, metrics, page};
+use super::{HttpState, ha, metrics, page};
 use crate::report::{self, ReportError};
 
 /// Request bodies are never needed (the Refresh form posts nothing): 4 KiB is plenty.
@@ -102,7 +102,7 @@ async fn index(State(shared): State<Arc<Shared>>) -> Response {
         Ok(status) => {
             let mut response = (
                 [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                page::render(&status),
+                ha::page_with_role(page::render(&status), shared.state.ha.borrow().as_ref()),
             )
                 .into_response();
             response.headers_mut().insert(
@@ -131,7 +131,10 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     let host = &config.monitor.host;
     let report = report::latest_health(&shared.state.db, host, config.health.threshold);
     match shared.read(report).await {
-        Ok(report) => json(report.to_json()),
+        Ok(report) => json(ha::health_json(
+            report.to_json(),
+            shared.state.ha.borrow().as_ref(),
+        )),
         Err(response) => response,
     }
 }
@@ -143,7 +146,10 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         .await
     {
         Ok(status) => match metrics::render(&status) {
-            Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+            Ok(text) => {
+                let text = ha::metrics_with_role(text, shared.state.ha.borrow().as_ref());
+                ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
+            }
             Err(_) => internal_error(),
         },
         Err(response) => response,
