@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alert;
 use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
 use crate::db::claims::ClaimOwner;
@@ -66,6 +67,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
     let db = Database::connect_lazy(&config.database);
     let owner = ClaimOwner::daemon(&config.monitor.host);
     log_start(&config);
+    let (alerts, _alert_tasks) = alert::start(&config, &db, &shutdown);
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let tracker = TaskTracker::new();
     let (alarm_tx, alarm_rx) = mpsc::channel(16);
@@ -76,6 +78,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
         db: db.clone(),
         owner: owner.clone(),
         shutdown: shutdown.clone(),
+        alerts: alerts.clone(),
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let (refresh_tx, refresh_rx) = mpsc::channel(4);
@@ -94,6 +97,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
             schema_ready: schema_rx,
             dead: dead_tx,
             shutdown: shutdown.clone(),
+            alerts: alerts.clone(),
         },
     );
     let sampler = tokio::spawn(sampler.run());
@@ -102,6 +106,7 @@ pub async fn run_with(config: Config, mut controls: Controls) -> Result<(), Serv
             db: db.clone(),
             config: config_rx.clone(),
             refresh: refresh_tx,
+            alerts,
         };
         http::spawn(listener, state, shutdown.clone())
     });
@@ -266,6 +271,9 @@ fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
     };
     if database(old) != database(new) {
         fixed.push("[database]");
+    }
+    if old.alert != new.alert {
+        fixed.push("[alert]");
     }
     if old.monitor.lock_file != new.monitor.lock_file {
         fixed.push("lock_file");

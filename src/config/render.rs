@@ -80,6 +80,7 @@ pub fn render_effective(config: &Config) -> String {
         optional(&health.on_low_health_command),
     );
 
+    alert(&mut page, config);
     page.section("process.default");
     process(&mut page, &config.default_process);
     for (name, settings) in &config.processes {
@@ -89,6 +90,17 @@ pub fn render_effective(config: &Config) -> String {
         process(&mut page, settings);
     }
     page.text
+}
+
+/// `[alert]`, when the file has it or it is on (a webhook from the environment).
+fn alert(page: &mut Page, config: &Config) {
+    if !config.sections.contains("alert") && !config.alert.is_on() {
+        return;
+    }
+    page.section("alert");
+    for (key, value) in super::alert::effective(&config.alert) {
+        page.key(key, value);
+    }
 }
 
 /// The keys shared by `[process.default]` and `[process.NAME]`.

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::alert::{WEBHOOK_ENV, read_alert};
 use super::dependencies::check_dependency_cycles;
 use super::fields::Fields;
 use super::problem::{ConfigError, Problem};
@@ -45,6 +46,8 @@ pub(super) fn build(
     let monitor = read_section(raw, "monitor", problems, read_monitor);
     let logging = read_section(raw, "logging", problems, read_logging);
     let health = read_section(raw, "health", problems, read_health);
+    let webhook = std::env::var(WEBHOOK_ENV).ok();
+    let alert = read_section(raw, "alert", problems, |f| read_alert(f, webhook));
     let builtin = builtin_process();
     let default_process = read_section(raw, DEFAULT_PROCESS_SECTION, problems, |f| {
         read_process(f, &builtin, ProcessKind::Default, &known)
@@ -69,6 +72,7 @@ pub(super) fn build(
         monitor,
         logging,
         health,
+        alert,
         default_process,
         processes,
     })

@@ -114,12 +114,21 @@ pub enum Availability {
     Down,
 }
 
+/// A change of [`Availability`], with the error that made the database count as down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityChange {
+    pub now: Availability,
+    pub error: Option<String>,
+}
+
 /// The pool and what the service knows of the database's health. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: MySqlPool,
     query_timeout: Duration,
     availability: Arc<AtomicU8>,
+    /// Each change of `availability`, for whoever follows them (the alerts).
+    changes: Arc<tokio::sync::watch::Sender<AvailabilityChange>>,
     /// What the text columns can store (`columns.rs`).
     text_columns: columns::Cache,
 }
@@ -146,6 +155,10 @@ impl Database {
             pool,
             query_timeout,
             availability: Arc::new(AtomicU8::new(Availability::Unknown as u8)),
+            changes: Arc::new(tokio::sync::watch::Sender::new(AvailabilityChange {
+                now: Availability::Unknown,
+                error: None,
+            })),
             text_columns: columns::Cache::default(),
         }
     }
@@ -160,6 +173,11 @@ impl Database {
             2 => Availability::Down,
             _ => Availability::Unknown,
         }
+    }
+
+    /// Follows the changes of [`Database::availability`].
+    pub fn availability_changes(&self) -> tokio::sync::watch::Receiver<AvailabilityChange> {
+        self.changes.subscribe()
     }
 
     /// Runs one database operation under the statement deadline, noting whether the database
@@ -198,6 +216,9 @@ impl Database {
         if before == now as u8 {
             return;
         }
+        let text = error.map(ToString::to_string);
+        self.changes
+            .send_replace(AvailabilityChange { now, error: text });
         match (now, error) {
             (Availability::Down, Some(error)) => {
                 tracing::warn!("database unavailable: {error}; retrying with backoff")

@@ -61,6 +61,8 @@ pub struct HttpState {
     /// The sampler's refresh requests (`SamplerLinks::refresh`): it answers on the enclosed
     /// sender once a fresh heartbeat round and sample are written.
     pub refresh: mpsc::Sender<oneshot::Sender<()>>,
+    /// The alerts' counters, for `/metrics`.
+    pub alerts: crate::alert::Alerts,
 }
 
 /// Binds the status page's address. Called when the service starts, so that an address in

@@ -142,7 +142,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         .read(report::read_host(&shared.state.db, &config))
         .await
     {
-        Ok(status) => match metrics::render(&status) {
+        Ok(status) => match metrics::render_with(&status, &shared.state.alerts) {
             Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
             Err(_) => internal_error(),
         },

@@ -50,6 +50,8 @@ pub struct RestartContext {
     /// Identifies this monitor's claims.
     pub owner: ClaimOwner,
     pub shutdown: CancellationToken,
+    /// Where the cycles' events go (`[alert]`).
+    pub alerts: crate::alert::Alerts,
 }
 
 pub fn policy(config: &Config) -> BreakerPolicy {
@@ -260,6 +262,13 @@ pub async fn finish(
         true,
         &note,
         &context.owner,
+    );
+    super::alerts::cycle_ended(
+        &context.alerts,
+        &alarm.process_name,
+        report,
+        breaker,
+        &note(Utc::now()),
     );
     let mut failures = 0;
     loop {

@@ -8,7 +8,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::alarm::{Alarm, TriggerSource};
-use crate::config::Config;
+use crate::alert::{Alerts, Event};
+use crate::config::{Config, EventKind};
 use crate::db::Database;
 use crate::db::stats as store;
 use crate::note;
@@ -19,6 +20,27 @@ use super::log_failure;
 use super::monitored::{Monitored, Seen};
 use super::roster::{Lookup, Roster};
 
+/// Why the sampler alarmed a process, as `auto_alarm` events say it.
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    Dead,
+    Hang,
+    Memory,
+    /// Found dead with a dependency, and still dead once the dependency was back.
+    Dependency,
+}
+
+impl Cause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cause::Dead => "dead",
+            Cause::Hang => "hang",
+            Cause::Memory => "memory",
+            Cause::Dependency => "dependency",
+        }
+    }
+}
+
 /// Where deaths are written and their alarms sent.
 pub struct Deaths {
     db: Database,
@@ -26,6 +48,8 @@ pub struct Deaths {
     alarms: mpsc::Sender<Vec<Alarm>>,
     /// Who is down, and the auto alarms waiting for a dependency.
     pub downs: Downs,
+    /// Each auto alarm is an `auto_alarm` event too.
+    alerts: Alerts,
 }
 
 impl Deaths {
@@ -33,11 +57,13 @@ impl Deaths {
         db: Database,
         alarms: mpsc::Sender<Vec<Alarm>>,
         dead: tokio::sync::watch::Sender<DeadSet>,
+        alerts: Alerts,
     ) -> Deaths {
         Deaths {
             db,
             alarms,
             downs: Downs::new(dead),
+            alerts,
         }
     }
 
@@ -63,7 +89,7 @@ impl Deaths {
                 tracing::info!(process = %process.name(), "found dead, as is {dependency} it depends on: alarmed only if still down once {dependency} is back");
                 self.downs.hold(process_id, process.name());
             } else {
-                self.auto_alarm(config, process).await;
+                self.auto_alarm(config, process, Cause::Dead).await;
             }
         }
     }
@@ -86,25 +112,43 @@ impl Deaths {
             if self.downs.down_dependency(config, &name).is_some() {
                 self.downs.hold(process_id, &name);
             } else {
-                self.auto_alarm(config, process).await;
+                self.auto_alarm(config, process, Cause::Dependency).await;
             }
         }
     }
 
-    async fn auto_alarm(&self, config: &Config, process: &mut Monitored) {
+    async fn auto_alarm(&self, config: &Config, process: &mut Monitored, cause: Cause) {
         let taken = self.downs.taken_down(config, process.name());
         let text =
             note::found_dead_taking_down(config.monitor.dead_after, &config.monitor.host, &taken);
-        self.raise(process, TriggerSource::Auto, &text).await;
+        self.raise_because(process, TriggerSource::Auto, &text, cause)
+            .await;
     }
 
     /// Raises the alarm on `process` with the note `text` and hands it to the restarter at
     /// once: the one path for every alarm the sampler raises (dead, hung, over its memory).
     pub async fn raise(&self, process: &mut Monitored, source: TriggerSource, text: &str) {
+        let cause = match source {
+            TriggerSource::Hang => Cause::Hang,
+            TriggerSource::Memory => Cause::Memory,
+            _ => Cause::Dead,
+        };
+        self.raise_because(process, source, text, cause).await;
+    }
+
+    async fn raise_because(
+        &self,
+        process: &mut Monitored,
+        source: TriggerSource,
+        text: &str,
+        cause: Cause,
+    ) {
         let process_id = process.process_id;
         match store::raise_alarm(&self.db, process_id, text).await {
             Ok(true) => {
                 tracing::warn!(process = %process.name(), source = source.as_str(), "alarm raised: {text}");
+                let event = Event::new(EventKind::AutoAlarm, Some(process.name()), text);
+                self.alerts.send(event.with("cause", cause.as_str()));
                 process.alarm_raised = true;
                 let alarm = Alarm {
                     process_id,

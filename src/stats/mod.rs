@@ -54,6 +54,8 @@ pub struct SamplerLinks {
     /// The names seen dead, for the restarter's `depends_on` waits.
     pub dead: watch::Sender<downs::DeadSet>,
     pub shutdown: CancellationToken,
+    /// Where auto alarms and health crossings are told (`[alert]`).
+    pub alerts: crate::alert::Alerts,
 }
 
 /// What the sampler's loop waits on besides its ticks and the roster's exits.
@@ -97,6 +99,7 @@ impl Sampler {
             schema_ready,
             dead,
             shutdown,
+            alerts,
         } = links;
         Sampler {
             db: db.clone(),
@@ -111,9 +114,9 @@ impl Sampler {
             monitor_start: None,
             roster: Roster::new(),
             meter: Meter::of_this_system(),
-            deaths: Deaths::new(db.clone(), alarms, dead),
+            deaths: Deaths::new(db.clone(), alarms, dead, alerts.clone()),
             beats: Beats::default(),
-            writer: Writer::new(db),
+            writer: Writer::new(db, alerts),
         }
     }
 
