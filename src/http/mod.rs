@@ -14,8 +14,10 @@
 //!   ([`crate::report::read_host`], the one read every surface shares).
 //! - [`metrics`]: the OpenMetrics text, a pure function of the same view.
 
+mod chart;
 mod metrics;
 mod page;
+mod process_page;
 mod routes;
 
 use std::io;
