@@ -237,9 +237,23 @@ async fn deaths_and_a_crash_loop_are_alerted_with_their_cause() {
     let _ = first.wait();
     let kinds = receiver.wait_kinds(2).await;
     assert_eq!(kinds, ["auto_alarm", "restart_succeeded"]);
-    let restarted = wait_for(PATIENCE, "the restarted one", || async {
-        pids_of(&name).first().copied()
-    })
+    // Killed only once the sampler watches the new process: a kill during the restart is
+    // the restart's own business, not a death.
+    world.wait_cleared(1).await;
+    let restarted = wait_for(
+        PATIENCE,
+        "the sampler watches the restarted one",
+        || async {
+            let pid = pids_of(&name).first().copied()?;
+            let sampled: Option<Option<i32>> = sqlx::query_scalar(
+                "SELECT pid FROM PROCESS_STATS WHERE process_id = 1 AND alive = 1",
+            )
+            .fetch_optional(&world.db.pool)
+            .await
+            .expect("read PROCESS_STATS");
+            (sampled.flatten() == Some(pid)).then_some(pid)
+        },
+    )
     .await;
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(restarted),
