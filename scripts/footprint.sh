@@ -26,6 +26,8 @@
 #   FOOTPRINT_RUNS       runs per mode [3]
 #   FOOTPRINT_PROCESSES  monitored sleeps [100]
 #   FOOTPRINT_NO_BUILD   set to skip `cargo build --release`
+#   FOOTPRINT_ALERT_WEBHOOK  a URL: the daemon runs with [alert] webhook = it (alerts on, no
+#                        event expected while all the sleeps live)
 #   MONITOR_TEST_DB_HOST / MONITOR_TEST_DB_PORT   the MariaDB [127.0.0.1:3306], root, no password
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -141,6 +143,9 @@ stderr = false
 [process.default]
 health_check_command = $check
 EOF
+        if [ -n "${FOOTPRINT_ALERT_WEBHOOK:-}" ]; then
+            printf '\n[alert]\nwebhook = %s\n' "$FOOTPRINT_ALERT_WEBHOOK" >>"$dir/config.ini"
+        fi
     )
     chmod 600 "$dir/config.ini"
 }

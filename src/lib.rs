@@ -5,6 +5,7 @@
 //! `ARCHITECTURE.md` at the top of the repository describes the tasks and who owns what.
 
 pub mod alarm;
+pub mod alert;
 pub mod breaker;
 pub mod cli;
 pub mod command;

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alert;
 use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
 use crate::db::claims::ClaimOwner;
@@ -69,6 +70,7 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
     let db = Database::connect_lazy(&config.database);
     let owner = ClaimOwner::daemon(&config.monitor.host);
     log_start(&config);
+    let (alerts, _alert_tasks) = alert::start(&config, &db, &shutdown);
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let tracker = TaskTracker::new();
     let (alarm_tx, alarm_rx) = mpsc::channel(16);
@@ -82,6 +84,7 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
         owner: owner.clone(),
         shutdown: shutdown.clone(),
         launches: launches.clone(),
+        alerts: alerts.clone(),
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
     let (refresh_tx, refresh_rx) = mpsc::channel(4);
@@ -90,7 +93,8 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
     let restarter =
         Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx).with_dead(dead_rx);
     let restarter = tokio::spawn(restarter.run(alarm_rx));
-    let (ha_task, ha_rx) = HaTask::spawn(&db, &config_tx, &alarm_tx, &schema_rx, &shutdown);
+    let (ha_task, ha_rx) =
+        HaTask::spawn(&db, &config_tx, &alarm_tx, &schema_rx, &shutdown, &alerts);
     let sampler = Sampler::new(
         db.clone(),
         config_rx.clone(),
@@ -102,6 +106,7 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
             dead: dead_tx,
             launches,
             shutdown: shutdown.clone(),
+            alerts: alerts.clone(),
         },
     );
     let sampler = tokio::spawn(sampler.run());
@@ -111,6 +116,7 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
             config: config_rx.clone(),
             refresh: refresh_tx,
             ha: ha_rx.clone(),
+            alerts,
         };
         http::spawn(listener, state, shutdown.clone())
     });
@@ -284,6 +290,9 @@ fn fixed_at_start(old: &Config, new: &Config) -> Vec<&'static str> {
     };
     if database(old) != database(new) {
         fixed.push("[database]");
+    }
+    if old.alert != new.alert {
+        fixed.push("[alert]");
     }
     if old.monitor.lock_file != new.monitor.lock_file {
         fixed.push("lock_file");

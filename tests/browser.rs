@@ -140,12 +140,16 @@ async fn chromium_shows_the_processes_and_the_health_score() {
 
     assert!(dom.contains("<table id=\"processes\">"), "{dom}");
     let live = format!(
-        "<td>{name}</td><td class=\"alive\">yes</td><td class=\"number\">{}</td>",
+        "<td><a href=\"/process/{name}\">{name}</a></td><td class=\"alive\">yes</td>\
+         <td class=\"number\">{}</td>",
         child.id()
     );
     assert!(dom.contains(&live), "no {live} in\n{dom}");
     // Parsed as text, not as markup: serialized back with the entities.
-    assert!(dom.contains("<td>&lt;b&gt;x&amp;y&lt;/b&gt;</td>"), "{dom}");
+    assert!(
+        dom.contains(">&lt;b&gt;x&amp;y&lt;/b&gt;</a></td>"),
+        "{dom}"
+    );
     assert!(dom.contains("<td class=\"alarm\">ALARM</td>"), "{dom}");
     let score = dom
         .split_once("<b id=\"health-score\">")

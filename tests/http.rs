@@ -135,8 +135,25 @@ fn cells(page: &str, name: &str) -> Vec<String> {
         .map(|(row, _)| row)
         .unwrap_or_else(|| panic!("no row for {name} in\n{page}"));
     row.split("</td>")
-        .filter_map(|cell| cell.rsplit_once('>').map(|(_, text)| text.to_owned()))
+        .filter(|cell| cell.contains("<td"))
+        .map(|cell| text_of(cell.split_once("<td").map_or(cell, |(_, rest)| rest)))
         .collect()
+}
+
+/// The text of a cell (`class="x">…`), its markup (a link, say) left out.
+fn text_of(cell: &str) -> String {
+    let content = cell.split_once('>').map_or("", |(_, content)| content);
+    let mut text = String::new();
+    let mut in_tag = false;
+    for character in content.chars() {
+        match character {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
 }
 
 /// `(alive, updated_at)` of a process's `PROCESS_STATS` row, once there is one.

@@ -76,10 +76,33 @@ impl Program<'_> {
 /// process group is killed. Whatever the command left running in its group is killed too once
 /// it exits, and the command is always reaped.
 pub async fn run(program: Program<'_>, deadline: Duration) -> CommandOutcome {
+    run_fed(program, None, deadline).await
+}
+
+/// As [`run`], with `input` written to the command's stdin (then closed): the alert hook gets
+/// its event this way. A command that does not read it is not waited for beyond `deadline`.
+pub async fn run_with_input(
+    program: Program<'_>,
+    input: Vec<u8>,
+    deadline: Duration,
+) -> CommandOutcome {
+    run_fed(program, Some(input), deadline).await
+}
+
+async fn run_fed(
+    program: Program<'_>,
+    input: Option<Vec<u8>>,
+    deadline: Duration,
+) -> CommandOutcome {
     let mut command = program.command();
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     command
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -94,6 +117,14 @@ pub async fn run(program: Program<'_>, deadline: Duration) -> CommandOutcome {
         .and_then(|pid| i32::try_from(pid).ok())
         .map(Pid::from_raw);
     let stderr = child.stderr.take().map(start_reading);
+    if let (Some(input), Some(mut pipe)) = (input, child.stdin.take()) {
+        // The pipe's buffer holds an event; a child that exits or is killed unread ends the
+        // write with EPIPE, so this never outlives the command for long.
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = pipe.write_all(&input).await;
+        });
+    }
 
     let cancelled = GroupGuard(group);
     let status = wait_or_kill(&mut child, group, deadline).await;

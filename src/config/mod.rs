@@ -2,6 +2,7 @@
 //! (`raw`), then validated into the typed `Config` below (`validate`), with every problem
 //! reported at once by section and key (`problem`).
 
+mod alert;
 mod dependencies;
 mod fields;
 mod ha;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub use alert::{AlertConfig, EventKind, WEBHOOK_ENV};
 pub use ha::{ActiveOn, HaConfig, Role};
 pub use problem::ConfigError;
 pub use render::render_effective;
@@ -36,7 +38,7 @@ pub const CONFIG_ENV: &str = "MONITOR_SERVICE_CONFIG";
 pub const DEFAULT_CONFIG_PATH: &str = "/opt/monitor_service/config.ini";
 
 /// The sections every file may have besides the process sections.
-const FIXED_SECTIONS: [&str; 5] = ["database", "monitor", "logging", "health", "ha"];
+const FIXED_SECTIONS: [&str; 6] = ["database", "monitor", "logging", "health", "ha", "alert"];
 /// The base of every process section.
 const DEFAULT_PROCESS_SECTION: &str = "process.default";
 /// What starts the section of one process, `[process.NAME]`.
@@ -58,6 +60,7 @@ pub struct Config {
     pub ha: Option<HaConfig>,
     /// The role this host holds now ([`Role`]): not from the file.
     pub role: Role,
+    pub alert: AlertConfig,
     /// `[process.default]` merged over the built-in defaults: used for processes of `PROCESE`
     /// that have no section of their own (when `allow_unconfigured`), and as the base of every
     /// `[process.NAME]`.

@@ -81,6 +81,7 @@ pub fn render_effective(config: &Config) -> String {
     );
 
     ha(&mut page, config.ha.as_ref());
+    alert(&mut page, config);
     page.section("process.default");
     process(&mut page, &config.default_process);
     for (name, settings) in &config.processes {
@@ -104,6 +105,17 @@ fn ha(page: &mut Page, ha: Option<&super::HaConfig>) {
     page.key("fence_command", optional(&ha.fence_command));
     page.key("promote_command", optional(&ha.promote_command));
     page.key("demote_command", optional(&ha.demote_command));
+}
+
+/// `[alert]`, when the file has it or it is on (a webhook from the environment).
+fn alert(page: &mut Page, config: &Config) {
+    if !config.sections.contains("alert") && !config.alert.is_on() {
+        return;
+    }
+    page.section("alert");
+    for (key, value) in super::alert::effective(&config.alert) {
+        page.key(key, value);
+    }
 }
 
 /// The keys shared by `[process.default]` and `[process.NAME]`.

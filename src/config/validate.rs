@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use super::alert::{WEBHOOK_ENV, read_alert};
 use super::dependencies::check_dependency_cycles;
 use super::fields::Fields;
 use super::ha::{check_ha, read_ha};
@@ -47,6 +48,8 @@ pub(super) fn build(
     let logging = read_section(raw, "logging", problems, read_logging);
     let health = read_section(raw, "health", problems, read_health);
     let ha = read_section(raw, "ha", problems, read_ha);
+    let webhook = std::env::var(WEBHOOK_ENV).ok();
+    let alert = read_section(raw, "alert", problems, |f| read_alert(f, webhook));
     let builtin = builtin_process();
     let default_process = read_section(raw, DEFAULT_PROCESS_SECTION, problems, |f| {
         read_process(f, &builtin, ProcessKind::Default, &known)
@@ -80,6 +83,7 @@ pub(super) fn build(
         health,
         ha,
         role: Role::Primary,
+        alert,
         default_process,
         processes,
     })

@@ -118,12 +118,21 @@ pub enum Availability {
     Down,
 }
 
+/// A change of [`Availability`], with the error that made the database count as down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityChange {
+    pub now: Availability,
+    pub error: Option<String>,
+}
+
 /// The pool and what the service knows of the database's health. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Database {
     pool: MySqlPool,
     query_timeout: Duration,
     availability: Arc<AtomicU8>,
+    /// Each change of `availability`, for whoever follows them (the alerts).
+    changes: Arc<tokio::sync::watch::Sender<AvailabilityChange>>,
     /// What the text columns can store (`columns.rs`).
     text_columns: columns::Cache,
     /// The list of servers and the one in use (`servers.rs`).
@@ -169,6 +178,10 @@ impl Database {
             pool,
             query_timeout,
             availability: Arc::new(AtomicU8::new(Availability::Unknown as u8)),
+            changes: Arc::new(tokio::sync::watch::Sender::new(AvailabilityChange {
+                now: Availability::Unknown,
+                error: None,
+            })),
             text_columns: columns::Cache::default(),
             servers: Arc::new(servers::Servers::new(Vec::new())),
             node_kind: galera::NodeKind::default(),
@@ -185,6 +198,11 @@ impl Database {
             2 => Availability::Down,
             _ => Availability::Unknown,
         }
+    }
+
+    /// Follows the changes of [`Database::availability`].
+    pub fn availability_changes(&self) -> tokio::sync::watch::Receiver<AvailabilityChange> {
+        self.changes.subscribe()
     }
 
     /// Runs one database operation under the statement deadline, noting whether the database
@@ -237,6 +255,9 @@ impl Database {
         if before == now as u8 {
             return;
         }
+        let text = error.map(ToString::to_string);
+        self.changes
+            .send_replace(AvailabilityChange { now, error: text });
         match (now, error) {
             (Availability::Down, Some(error)) => {
                 tracing::warn!("database unavailable: {error}; retrying with backoff")

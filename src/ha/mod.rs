@@ -25,6 +25,8 @@ use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 
 use crate::alarm::Alarm;
+use crate::alert::{Alerts, Event};
+use crate::config::EventKind;
 use crate::config::{Config, HaConfig, Role};
 use crate::db::ha::{self as lease, Takeover};
 use crate::db::{Database, DbError};
@@ -62,6 +64,8 @@ pub struct HaTask {
     pub alarms: mpsc::Sender<Vec<Alarm>>,
     pub schema_ready: watch::Receiver<bool>,
     pub shutdown: CancellationToken,
+    /// `promoted` and `demoted` events (`[alert]`).
+    pub alerts: Alerts,
 }
 
 impl HaTask {
@@ -72,6 +76,7 @@ impl HaTask {
         alarms: &mpsc::Sender<Vec<Alarm>>,
         schema_ready: &watch::Receiver<bool>,
         shutdown: &CancellationToken,
+        alerts: &Alerts,
     ) -> (JoinHandle<()>, watch::Receiver<Option<HaStatus>>) {
         let (status, status_rx) = watch::channel(None);
         let task = HaTask {
@@ -81,6 +86,7 @@ impl HaTask {
             alarms: alarms.clone(),
             schema_ready: schema_ready.clone(),
             shutdown: shutdown.clone(),
+            alerts: alerts.clone(),
         };
         (tokio::spawn(task.run()), status_rx)
     }
@@ -361,6 +367,12 @@ impl HaTask {
             return (Instant::now(), Standing::Standby);
         }
         self.publish_role(Role::Primary);
+        let text = format!("promoted to primary of {} (epoch {epoch})", ha.group);
+        self.alerts.send(
+            Event::new(EventKind::Promoted, None, text)
+                .with("group", ha.group.as_str())
+                .with("epoch", epoch),
+        );
         self.status.send_replace(Some(HaStatus {
             group: ha.group.clone(),
             role: Role::Primary,
@@ -381,6 +393,16 @@ impl HaTask {
             ha.group
         );
         self.publish_role(Role::Standby);
+        let text = format!(
+            "stepped down as primary of {} (epoch {epoch}): {why}",
+            ha.group
+        );
+        self.alerts.send(
+            Event::new(EventKind::Demoted, None, text)
+                .with("group", ha.group.as_str())
+                .with("epoch", epoch)
+                .with("reason", why),
+        );
         self.status.send_modify(|status| {
             if let Some(status) = status {
                 status.role = Role::Standby;

@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
 
+use crate::alert::{AlertCounters, Alerts};
 use crate::report::{HostView, ProcessView};
 
 /// The content type of OpenMetrics text, which Prometheus asks for and understands.
@@ -38,8 +39,17 @@ struct Families {
 }
 
 /// The metrics of `status` as OpenMetrics text, ending with `# EOF`.
+#[cfg(test)]
 pub fn render(status: &HostView) -> Result<String, std::fmt::Error> {
+    render_with(status, &Alerts::off())
+}
+
+/// As [`render`], with the counters of `alerts` when `[alert]` is on.
+pub fn render_with(status: &HostView, alerts: &Alerts) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::with_prefix("monitor_service");
+    if alerts.is_on() {
+        register_alerts(&mut registry, alerts.counters());
+    }
     let up = Gauge::<i64>::default();
     up.set(1);
     registry.register("up", "The monitor is running and its database answers", up);
@@ -66,6 +76,33 @@ pub fn render(status: &HostView) -> Result<String, std::fmt::Error> {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)
+}
+
+/// `alerts_dropped_total` (a full queue dropped the oldest), `alerts_delivered_total`,
+/// `alerts_failed_total` (given up after the retries).
+fn register_alerts(registry: &mut Registry, counters: &AlertCounters) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for (name, help, value) in [
+        (
+            "alerts_dropped",
+            "Alerts dropped because a sink's queue was full (oldest first)",
+            &counters.dropped,
+        ),
+        (
+            "alerts_delivered",
+            "Alerts a sink took: the command exited 0, the webhook answered 2xx",
+            &counters.delivered,
+        ),
+        (
+            "alerts_failed",
+            "Alerts a sink did not take, after the webhook's retries",
+            &counters.failed,
+        ),
+    ] {
+        let counter = Counter::<u64>::default();
+        counter.inc_by(value.load(Relaxed));
+        registry.register(name, help, counter);
+    }
 }
 
 impl Families {

@@ -14,9 +14,11 @@
 //!   ([`crate::report::read_host`], the one read every surface shares).
 //! - [`metrics`]: the OpenMetrics text, a pure function of the same view.
 
+mod chart;
 mod ha;
 mod metrics;
 mod page;
+mod process_page;
 mod routes;
 
 use std::io;
@@ -64,6 +66,8 @@ pub struct HttpState {
     pub refresh: mpsc::Sender<oneshot::Sender<()>>,
     /// This host's HA role (`[ha]`), as the HA task last published it.
     pub ha: watch::Receiver<Option<crate::ha::HaStatus>>,
+    /// The alerts' counters, for `/metrics`.
+    pub alerts: crate::alert::Alerts,
 }
 
 /// Binds the status page's address. Called when the service starts, so that an address in

@@ -6,7 +6,9 @@
 
 use std::fmt::Write;
 
+use super::chart::{self, outages_within, outcome};
 use crate::report::health::Verdict;
+use crate::report::history::TableHistory;
 use crate::report::timestamp;
 use crate::report::{HostView, ProcessView};
 
@@ -14,7 +16,7 @@ use crate::report::{HostView, ProcessView};
 const UNKNOWN: &str = "—";
 
 /// Alarms red, open breakers amber, a low health score red; legible in print and on a phone.
-const STYLE: &str = "\
+pub(super) const STYLE: &str = "\
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1a1a1a;background:#fff}\
 h1{font-size:1.4rem;margin:0 0 .5rem}\
 .summary{margin:.25rem 0}\
@@ -30,9 +32,11 @@ tr.alarm td{background:#ffd6d6}\
 td.alarm,.low{color:#a00000;font-weight:bold}\
 td.breaker-open{color:#8a5a00;font-weight:bold}\
 td.dead{color:#a00000}\
+td.why{white-space:normal;min-width:16rem}\
+td a{color:inherit}\
 footer{margin-top:1rem;font-size:.9rem;color:#555}";
 
-const COLUMNS: [&str; 11] = [
+const COLUMNS: [&str; 14] = [
     "name",
     "alive",
     "pid",
@@ -44,10 +48,19 @@ const COLUMNS: [&str; 11] = [
     "mem %",
     "response ms",
     "updated",
+    "last outcome",
+    "why",
+    "last 24 h",
 ];
 
-/// The page for `status`.
+/// The page for `status`, without history (the unit tests' page).
+#[cfg(test)]
 pub fn render(status: &HostView) -> String {
+    render_with(status, &TableHistory::default())
+}
+
+/// The page for `status`, with each process's last day and last restart from `history`.
+pub fn render_with(status: &HostView, history: &TableHistory) -> String {
     let mut html = String::with_capacity(2048 + status.processes.len() * 400);
     let host = escape(&status.host);
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
@@ -61,7 +74,7 @@ pub fn render(status: &HostView) -> String {
          <button type=\"submit\" id=\"refresh\">Refresh</button> \
          checks every process now and shows the result</form>\n",
     );
-    table(&mut html, &status.processes);
+    table(&mut html, &status.processes, history);
     html.push_str(
         "<footer>Also: <a href=\"/process_stats\">/process_stats</a> · \
          <a href=\"/health\">/health</a> · <a href=\"/metrics\">/metrics</a></footer>\n\
@@ -92,7 +105,7 @@ fn summary(html: &mut String, status: &HostView) {
     );
 }
 
-fn table(html: &mut String, processes: &[ProcessView]) {
+fn table(html: &mut String, processes: &[ProcessView], history: &TableHistory) {
     html.push_str("<table id=\"processes\">\n<thead><tr>");
     for column in COLUMNS {
         let _ = write!(html, "<th>{column}</th>");
@@ -107,6 +120,8 @@ fn table(html: &mut String, processes: &[ProcessView]) {
     }
     for process in processes {
         row(html, process);
+        history_cells(html, process, history);
+        html.push_str("</tr>\n");
     }
     html.push_str("</tbody>\n</table>\n");
 }
@@ -119,7 +134,11 @@ fn row(html: &mut String, process: &ProcessView) {
         (false, true) => " class=\"breaker-open\"",
         (false, false) => "",
     };
-    let _ = write!(html, "<tr{class} data-process=\"{name}\"><td>{name}</td>");
+    let link = path_segment(&process.process.name);
+    let _ = write!(
+        html,
+        "<tr{class} data-process=\"{name}\"><td><a href=\"/process/{link}\">{name}</a></td>"
+    );
     match process.alive {
         Some(true) => html.push_str("<td class=\"alive\">yes</td>"),
         Some(false) => html.push_str("<td class=\"dead\">no</td>"),
@@ -146,7 +165,74 @@ fn row(html: &mut String, process: &ProcessView) {
     number(html, decimals(usage.and_then(|u| u.last_response_ms), 0));
     let updated = usage.map(|u| timestamp(u.updated_at));
     cell(html, "updated", updated.as_deref().unwrap_or(UNKNOWN));
-    html.push_str("</tr>\n");
+}
+
+/// The cells a new user asked for: how the last restart went, why a process is in alarm and
+/// until when its breaker holds, and its last day.
+fn history_cells(html: &mut String, process: &ProcessView, history: &TableHistory) {
+    let id = process.process.process_id;
+    match history.last_restart.get(&id) {
+        Some(last) => {
+            let class = match last.success {
+                Some(false) => "failed",
+                _ => "outcome",
+            };
+            let _ = write!(
+                html,
+                "<td class=\"{class}\">{} at {}</td>",
+                outcome(last.success),
+                timestamp(last.at)
+            );
+        }
+        None => cell(html, "outcome", UNKNOWN),
+    }
+    let mut why = String::new();
+    if process.alarm {
+        why.push_str(&escape(process.note.as_deref().unwrap_or_default()));
+    }
+    if let (true, Some(until)) = (process.breaker.is_open(), process.breaker.reopens_at) {
+        // The daemon's own note for an open breaker already says until when.
+        let until = until.format("%Y-%m-%d %H:%M:%S").to_string();
+        if !why.contains(&until) {
+            let separator = if why.is_empty() { "" } else { " · " };
+            let _ = write!(why, "{separator}breaker open until {until} UTC");
+        }
+    }
+    cell(html, "why", &why);
+    let Some(now) = history.now else {
+        return cell(html, "strip", UNKNOWN);
+    };
+    let since = now - chrono::Duration::hours(24);
+    let span = (now - since).num_seconds() as f64;
+    let known_from = process
+        .usage
+        .as_ref()
+        .map(|usage| ((usage.first_seen - since).num_milliseconds() as f64 / 1000.0).max(0.0));
+    let outages = history
+        .outages
+        .get(&id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let outages = outages_within(outages, since, now);
+    let _ = write!(
+        html,
+        "<td class=\"strip\">{}</td>",
+        chart::strip(span, known_from, &outages)
+    );
+}
+
+/// `name` as one segment of a URL path: unreserved characters as they are, every other byte
+/// percent-encoded.
+pub fn path_segment(name: &str) -> String {
+    let mut segment = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~@:".contains(&byte) {
+            segment.push(char::from(byte));
+        } else {
+            let _ = write!(segment, "%{byte:02X}");
+        }
+    }
+    segment
 }
 
 /// A cell of text that is already safe: fixed words, numbers and times.
@@ -260,10 +346,12 @@ mod tests {
             .expect("the row of api");
         assert_eq!(
             row,
-            "<td>api</td><td class=\"alive\">yes</td><td class=\"number\">4242</td><td>no</td>\
+            "<td><a href=\"/process/api\">api</a></td><td class=\"alive\">yes</td>\
+             <td class=\"number\">4242</td><td>no</td>\
              <td>closed</td><td>never</td><td class=\"number\">2</td>\
              <td class=\"number\">2.4</td><td class=\"number\">1.2</td>\
-             <td class=\"number\">12</td><td class=\"updated\">2024-05-01 12:00:05</td>"
+             <td class=\"number\">12</td><td class=\"updated\">2024-05-01 12:00:05</td>\
+             <td class=\"outcome\">—</td><td class=\"why\"></td><td class=\"strip\">—</td>"
         );
         assert!(page.contains("<b id=\"monitor-start\">2024-05-01 09:30:00</b>"));
         assert!(page.contains("<b id=\"health-score\">no score yet</b>"));
@@ -279,7 +367,49 @@ mod tests {
     fn a_process_not_sampled_yet_shows_unknown_figures() {
         let unsampled = view(1, "api", false, BreakerState::Closed, false);
         let page = render(&status(vec![unsampled]));
-        assert!(page.contains("<td>api</td><td>—</td><td class=\"number\">—</td><td>no</td>"));
+        assert!(page.contains("api</a></td><td>—</td><td class=\"number\">—</td><td>no</td>"));
+    }
+
+    #[test]
+    fn a_process_in_alarm_says_why_until_when_and_how_its_last_restart_went() {
+        use crate::report::history::{Outage, RestartMark};
+        let mut api = process("api", true, BreakerState::Open);
+        api.note = Some("restart failed: <exit 1>".into());
+        api.breaker.reopens_at = Some(at(13, 0, 0).and_utc());
+        let mut history = TableHistory {
+            now: Some(at(12, 30, 0)),
+            ..TableHistory::default()
+        };
+        let failed = RestartMark {
+            at: at(12, 0, 0),
+            success: Some(false),
+            error: Some("exit 1".into()),
+        };
+        history.last_restart.insert(1, failed);
+        let outage = Outage {
+            down_at: at(11, 0, 0),
+            up_at: None,
+        };
+        history.outages.insert(1, vec![outage]);
+        let page = render_with(&status(vec![api]), &history);
+        assert!(
+            page.contains("<td class=\"failed\">failed at 2024-05-01 12:00:00</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<td class=\"why\">restart failed: &lt;exit 1&gt; · breaker open until \
+             2024-05-01 13:00:00 UTC</td>"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("<rect class=\"down\""), "{page}");
+    }
+
+    #[test]
+    fn links_to_a_process_encode_its_name() {
+        assert_eq!(path_segment("api-1.x@h:2"), "api-1.x@h:2");
+        assert_eq!(path_segment("a b/<c>"), "a%20b%2F%3Cc%3E");
     }
 
     #[test]

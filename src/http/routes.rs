@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -20,7 +20,7 @@ use tokio::sync::{Mutex, Semaphore, oneshot};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use super::{HttpState, ha, metrics, page};
+use super::{HttpState, ha, metrics, page, process_page};
 use crate::report::{self, ReportError};
 
 /// Request bodies are never needed (the Refresh form posts nothing): 4 KiB is plenty.
@@ -70,6 +70,7 @@ pub(super) fn router(state: HttpState) -> Router {
     });
     let pages = Router::new()
         .route("/", get(index))
+        .route("/process/{name}", get(process))
         .route("/process_stats", get(process_stats))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -95,24 +96,56 @@ pub(super) fn router(state: HttpState) -> Router {
 
 async fn index(State(shared): State<Arc<Shared>>) -> Response {
     let config = shared.state.config.borrow().clone();
-    match shared
-        .read(report::read_host(&shared.state.db, &config))
-        .await
-    {
-        Ok(status) => {
-            let mut response = (
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                ha::page_with_role(page::render(&status), shared.state.ha.borrow().as_ref()),
-            )
-                .into_response();
-            response.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PAGE_POLICY),
-            );
-            response
+    let db = &shared.state.db;
+    let read = async {
+        let status = report::read_host(db, &config).await?;
+        let history = report::table_history(db, &config.monitor.host).await?;
+        Ok((status, history))
+    };
+    match shared.read(read).await {
+        Ok((status, history)) => {
+            let page = page::render_with(&status, &history);
+            html(ha::page_with_role(page, shared.state.ha.borrow().as_ref()))
         }
         Err(response) => response,
     }
+}
+
+/// `GET /process/{name}`: the charts of one process, over `?hours=N` (1 unless said).
+async fn process(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let hours = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("hours="))
+        .and_then(|hours| hours.parse::<u32>().ok())
+        .unwrap_or(1)
+        .clamp(1, process_page::MOST_HOURS);
+    let config = shared.state.config.borrow().clone();
+    let (db, host) = (&shared.state.db, config.monitor.host.as_str());
+    let read = async {
+        let process = report::lists::resolve(db, host, &name).await?;
+        let history = report::process_history(db, host, process.process_id, hours).await?;
+        Ok((process, history))
+    };
+    match shared.read(read).await {
+        Ok((process, history)) => html(process_page::render(host, &process.name, hours, &history)),
+        Err(response) => response,
+    }
+}
+
+/// An HTML page, under the page's content security policy.
+fn html(page: String) -> Response {
+    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    response
 }
 
 async fn process_stats(State(shared): State<Arc<Shared>>) -> Response {
@@ -145,7 +178,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         .read(report::read_host(&shared.state.db, &config))
         .await
     {
-        Ok(status) => match metrics::render(&status) {
+        Ok(status) => match metrics::render_with(&status, &shared.state.alerts) {
             Ok(text) => {
                 let text = ha::metrics_with_role(text, shared.state.ha.borrow().as_ref());
                 ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
@@ -182,7 +215,9 @@ impl Shared {
                 tracing::debug!("status page: {error}");
                 match error {
                     ReportError::Database(_) => unavailable(),
-                    ReportError::UnknownProcess(_) => internal_error(),
+                    ReportError::UnknownProcess(_) => {
+                        (StatusCode::NOT_FOUND, plain("no such process\n")).into_response()
+                    }
                 }
             })
         };

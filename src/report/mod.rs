@@ -9,12 +9,14 @@
 //! - [`lists`]: `PROCESE` names, the one name resolver, the alarm and breaker lists.
 //! - [`document`]: the statistics document (`stats --json`, `GET /process_stats`), a pure
 //!   conversion of the view.
+//! - [`history`]: what the status page draws: samples, restarts and outages over time.
 //! - [`health`]: the latest health score of a host with its verdict against the threshold.
 //!
 //! Each statement goes through [`Database::run`](crate::db::Database::run), for its deadline.
 
 pub mod document;
 pub mod health;
+pub mod history;
 pub mod host;
 pub mod lists;
 pub mod read;
@@ -26,6 +28,7 @@ use crate::db::DbError;
 
 pub use document::{ProcStats, StatisticsDocument, statistics_document};
 pub use health::{HealthReport, latest_health};
+pub use history::{History, TableHistory, process_history, table_history};
 pub use host::{read_host, read_process};
 pub use read::{Failures, ProcessReport, Recovery, RestartEvent, RestartOutcome, Uptime};
 pub use view::{BreakerView, HostView, ProcessView, Usage};

@@ -56,6 +56,8 @@ pub struct RestartContext {
     pub shutdown: CancellationToken,
     /// How processes were last seen started (written by the sampler and by restarts).
     pub launches: Launches,
+    /// Where the cycles' events go (`[alert]`).
+    pub alerts: crate::alert::Alerts,
 }
 
 pub fn policy(config: &Config) -> BreakerPolicy {
@@ -286,6 +288,13 @@ pub async fn finish(
         true,
         &note,
         &context.owner,
+    );
+    super::alerts::cycle_ended(
+        &context.alerts,
+        &alarm.process_name,
+        report,
+        breaker,
+        &note(Utc::now()),
     );
     let mut failures = 0;
     loop {

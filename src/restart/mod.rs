@@ -7,6 +7,7 @@
 //! dependents with `restart_with_dependencies` after it. The breakers and claims it works
 //! through live in the database.
 
+mod alerts;
 pub mod cycle;
 pub mod error;
 pub mod handle;

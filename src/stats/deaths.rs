@@ -8,7 +8,8 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::alarm::{Alarm, TriggerSource};
-use crate::config::Config;
+use crate::alert::{Alerts, Event};
+use crate::config::{Config, EventKind};
 use crate::db::Database;
 use crate::db::stats as store;
 use crate::note;
@@ -21,6 +22,27 @@ use super::outages::{Change, Outages};
 use super::rechecks::{Due, Rechecks};
 use super::roster::{Exit, Roster};
 
+/// Why the sampler alarmed a process, as `auto_alarm` events say it.
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    Dead,
+    Hang,
+    Memory,
+    /// Found dead with a dependency, and still dead once the dependency was back.
+    Dependency,
+}
+
+impl Cause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cause::Dead => "dead",
+            Cause::Hang => "hang",
+            Cause::Memory => "memory",
+            Cause::Dependency => "dependency",
+        }
+    }
+}
+
 /// Where deaths are written and their alarms sent.
 pub struct Deaths {
     db: Database,
@@ -30,6 +52,8 @@ pub struct Deaths {
     pub downs: Downs,
     /// Outage rows, written beside the loop.
     pub outages: Outages,
+    /// Each auto alarm is an `auto_alarm` event too.
+    alerts: Alerts,
 }
 
 impl Deaths {
@@ -37,12 +61,14 @@ impl Deaths {
         db: Database,
         alarms: mpsc::Sender<Vec<Alarm>>,
         dead: tokio::sync::watch::Sender<DeadSet>,
+        alerts: Alerts,
     ) -> Deaths {
         Deaths {
             db: db.clone(),
             alarms,
             downs: Downs::new(dead),
             outages: Outages::new(db),
+            alerts,
         }
     }
 
@@ -63,7 +89,7 @@ impl Deaths {
                 tracing::info!(process = %process.name(), "found dead, as is {dependency} it depends on: alarmed only if still down once {dependency} is back");
                 self.downs.hold(process_id, process.name());
             } else {
-                self.auto_alarm(config, process);
+                self.auto_alarm(config, process, Cause::Dead);
             }
         }
     }
@@ -86,24 +112,39 @@ impl Deaths {
             if self.downs.down_dependency(config, &name).is_some() {
                 self.downs.hold(process_id, &name);
             } else {
-                self.auto_alarm(config, process);
+                self.auto_alarm(config, process, Cause::Dependency);
             }
         }
     }
 
-    fn auto_alarm(&self, config: &Config, process: &mut Monitored) {
+    fn auto_alarm(&self, config: &Config, process: &mut Monitored, cause: Cause) {
         let taken = self.downs.taken_down(config, process.name());
         let text =
             note::found_dead_taking_down(config.monitor.dead_after, &config.monitor.host, &taken);
-        self.raise(process, TriggerSource::Auto, &text);
+        self.raise_because(process, TriggerSource::Auto, &text, cause);
     }
 
     /// Raises the alarm on `process` with the note `text` and hands it to the restarter: the
-    /// one path for every alarm the sampler raises (dead, hung, over its memory). The write
-    /// and the hand-over run beside the loop, so that many deaths at once are alarmed
-    /// together; the process counts as alarmed at once (the next sample reads back what the
-    /// database holds).
+    /// one path for every alarm the sampler raises (dead, hung, over its memory).
     pub fn raise(&self, process: &mut Monitored, source: TriggerSource, text: &str) {
+        let cause = match source {
+            TriggerSource::Hang => Cause::Hang,
+            TriggerSource::Memory => Cause::Memory,
+            _ => Cause::Dead,
+        };
+        self.raise_because(process, source, text, cause);
+    }
+
+    /// The write and the hand-over run beside the loop, so that many deaths at once are
+    /// alarmed together; the process counts as alarmed at once (the next sample reads back
+    /// what the database holds).
+    fn raise_because(
+        &self,
+        process: &mut Monitored,
+        source: TriggerSource,
+        text: &str,
+        cause: Cause,
+    ) {
         process.alarm_raised = true;
         let process_id = process.process_id;
         let alarm = Alarm {
@@ -112,11 +153,14 @@ impl Deaths {
             source,
             seen_at: Instant::now(),
         };
-        let (db, alarms, text) = (self.db.clone(), self.alarms.clone(), text.to_owned());
+        let (db, alarms, alerts) = (self.db.clone(), self.alarms.clone(), self.alerts.clone());
+        let text = text.to_owned();
         tokio::spawn(async move {
             match store::raise_alarm(&db, process_id, &text).await {
                 Ok(true) => {
                     tracing::warn!(process = %alarm.process_name, source = source.as_str(), "alarm raised: {text}");
+                    let event = Event::new(EventKind::AutoAlarm, Some(&alarm.process_name), &text);
+                    alerts.send(event.with("cause", cause.as_str()));
                     // The restarter takes it now rather than at the next poll.
                     let _ = alarms.send(vec![alarm]).await;
                 }

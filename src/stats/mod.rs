@@ -59,6 +59,8 @@ pub struct SamplerLinks {
     /// Where the processes found are recorded as they were started (respawn as found).
     pub launches: Launches,
     pub shutdown: CancellationToken,
+    /// Where auto alarms and health crossings are told (`[alert]`).
+    pub alerts: crate::alert::Alerts,
 }
 
 /// What the sampler's loop waits on besides its ticks and the roster's exits.
@@ -104,6 +106,7 @@ impl Sampler {
             dead,
             launches,
             shutdown,
+            alerts,
         } = links;
         Sampler {
             db: db.clone(),
@@ -118,10 +121,10 @@ impl Sampler {
             monitor_start: None,
             roster: Roster::new(launches),
             meter: Meter::of_this_system(),
-            deaths: Deaths::new(db.clone(), alarms, dead),
+            deaths: Deaths::new(db.clone(), alarms, dead, alerts.clone()),
             rechecks: Default::default(),
             beats: Beats::default(),
-            writer: Writer::new(db),
+            writer: Writer::new(db, alerts),
         }
     }
 

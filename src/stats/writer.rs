@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 
+use crate::alert::{Alerts, Event};
 use crate::command::{self, Program};
-use crate::config::Config;
+use crate::config::{Config, EventKind};
 use crate::db::stats::{self as store, Sample};
 use crate::db::{Database, DbError};
 use crate::health::{self, Crossing, HealthInputs, ThresholdWatch};
@@ -43,7 +44,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(db: Database) -> Writer {
+    pub fn new(db: Database, alerts: Alerts) -> Writer {
         // One batch waiting beside the one being written: a database slower than the samples
         // holds the sampler back rather than piling up rows in memory.
         let (batches, batches_rx) = mpsc::channel(1);
@@ -54,6 +55,7 @@ impl Writer {
                 batches: batches_rx,
                 health: ThresholdWatch::default(),
                 pruned_at: None,
+                alerts,
             }),
         }
     }
@@ -78,6 +80,8 @@ struct WriterTask {
     batches: mpsc::Receiver<Batch>,
     health: ThresholdWatch,
     pruned_at: Option<Instant>,
+    /// `low_health` and `health_recovered` go here.
+    alerts: Alerts,
 }
 
 impl WriterTask {
@@ -122,7 +126,9 @@ impl WriterTask {
     async fn score(&mut self, config: &Config, inputs: &HealthInputs) -> Result<(), DbError> {
         let score = health::score(inputs, &config.health);
         store::insert_health(&self.db, &config.monitor.host, &score).await?;
-        match self.health.observe(score.total, config.health.threshold) {
+        let crossing = self.health.observe(score.total, config.health.threshold);
+        health_alert(&self.alerts, crossing, score.total, config.health.threshold);
+        match crossing {
             Crossing::Fell => {
                 tracing::warn!(
                     "health score {:.2} fell below {}",
@@ -152,4 +158,21 @@ impl WriterTask {
         }
         Ok(())
     }
+}
+
+/// `low_health` when the score falls below the threshold, `health_recovered` when it is back.
+fn health_alert(alerts: &Alerts, crossing: Crossing, total: f64, threshold: f64) {
+    let (kind, message) = match crossing {
+        Crossing::Fell => (
+            EventKind::LowHealth,
+            format!("health score {total:.2} fell below {threshold}"),
+        ),
+        Crossing::Recovered => (
+            EventKind::HealthRecovered,
+            format!("health score {total:.2} is back above {threshold}"),
+        ),
+        Crossing::Unchanged => return,
+    };
+    let event = Event::new(kind, None, message).with("score", (total * 100.0).round() / 100.0);
+    alerts.send(event.with("threshold", threshold));
 }
