@@ -68,9 +68,30 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
     let _lock = lock::acquire(&config.monitor.lock_file)?;
     let listener = bind_status_page(&config).await?;
     let db = Database::connect_lazy(&config.database);
-    let owner = ClaimOwner::daemon(&config.monitor.host);
     log_start(&config);
     let (alerts, _alert_tasks) = alert::start(&config, &db, &shutdown);
+    let (tasks, config_tx) = start_tasks(config, &db, listener, alerts, &shutdown);
+    notify::ready();
+
+    serve_reloads(&mut controls, &config_tx).await;
+    notify::stopping();
+    let grace = config_tx.borrow().monitor.shutdown_grace;
+    tasks.stop(grace).await;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts every task of the service on `config`; returns them, and the configuration's
+/// `watch` that reloads publish on.
+fn start_tasks(
+    config: Config,
+    db: &Database,
+    listener: Option<TcpListener>,
+    alerts: alert::Alerts,
+    shutdown: &CancellationToken,
+) -> (Tasks, watch::Sender<Arc<Config>>) {
+    let owner = ClaimOwner::daemon(&config.monitor.host);
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
     let tracker = TaskTracker::new();
     let (alarm_tx, alarm_rx) = mpsc::channel(16);
@@ -93,8 +114,7 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
     let restarter =
         Restarter::new(context, config_rx.clone(), tracker.clone(), notice_tx).with_dead(dead_rx);
     let restarter = tokio::spawn(restarter.run(alarm_rx));
-    let (ha_task, ha_rx) =
-        HaTask::spawn(&db, &config_tx, &alarm_tx, &schema_rx, &shutdown, &alerts);
+    let (ha_task, ha_rx) = HaTask::spawn(db, &config_tx, &alarm_tx, &schema_rx, shutdown, &alerts);
     let sampler = Sampler::new(
         db.clone(),
         config_rx.clone(),
@@ -110,16 +130,14 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
         },
     );
     let sampler = tokio::spawn(sampler.run());
-    let status_page = listener.map(|listener| {
-        let state = HttpState {
-            db: db.clone(),
-            config: config_rx.clone(),
-            refresh: refresh_tx,
-            ha: ha_rx.clone(),
-            alerts,
-        };
-        http::spawn(listener, state, shutdown.clone())
-    });
+    let state = HttpState {
+        db: db.clone(),
+        config: config_rx.clone(),
+        refresh: refresh_tx,
+        ha: ha_rx.clone(),
+        alerts,
+    };
+    let status_page = listener.map(|listener| http::spawn(listener, state, shutdown.clone()));
     let poller = Poller {
         db: db.clone(),
         config: config_rx,
@@ -133,11 +151,6 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
     let poller = tokio::spawn(poller.run());
     let notify = notify::run(progress_rx, ha_rx, db.clone(), shutdown.clone());
     let notifier = tokio::spawn(notify);
-    notify::ready();
-
-    serve_reloads(&mut controls, &config_tx).await;
-    notify::stopping();
-    let grace = config_tx.borrow().monitor.shutdown_grace;
     let tasks = Tasks {
         poller,
         sampler,
@@ -147,10 +160,7 @@ pub async fn run_with(mut config: Config, mut controls: Controls) -> Result<(), 
         ha: ha_task,
         tracker,
     };
-    tasks.stop(grace).await;
-    db.close().await;
-    tracing::info!("stopped");
-    Ok(())
+    (tasks, config_tx)
 }
 
 /// The first line of every run: which version watches how many processes, as which host.

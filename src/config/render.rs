@@ -17,43 +17,8 @@ pub fn render_effective(config: &Config) -> String {
         config.path.display()
     ));
 
-    let database = &config.database;
-    page.section("database");
-    page.key("host", &database.host);
-    page.key("port", database.port);
-    page.key("socket", path_or_empty(database.socket.as_deref()));
-    page.key("user", &database.user);
-    page.key("password", database.password.as_ref().map_or("", |_| MASK));
-    page.key("database", &database.database);
-    page.key("connect_timeout", seconds(database.connect_timeout));
-    page.key("query_timeout", seconds(database.query_timeout));
-    page.key("max_connections", database.max_connections);
-    page.key("auto_migrate", database.auto_migrate);
-
-    let monitor = &config.monitor;
-    page.section("monitor");
-    page.key("host", &monitor.host);
-    page.key("check_interval", seconds(monitor.check_interval));
-    page.key("max_restart_failures", monitor.max_restart_failures);
-    page.key("circuit_reset_time", seconds(monitor.circuit_reset_time));
-    page.key("max_parallel_restarts", monitor.max_parallel_restarts);
-    page.key("stats_interval", seconds_or_off(monitor.stats_interval));
-    page.key("stats_retention", seconds(monitor.stats_retention));
-    page.key(
-        "heartbeat_interval",
-        seconds_or_off(monitor.heartbeat_interval),
-    );
-    page.key("auto_alarm", monitor.auto_alarm);
-    page.key("dead_after", monitor.dead_after);
-    page.key(
-        "dead_recheck_interval",
-        seconds(monitor.dead_recheck_interval),
-    );
-    let http_listen = monitor.http_listen.map(|a| a.to_string());
-    page.key("http_listen", http_listen.unwrap_or_default());
-    page.key("allow_unconfigured", monitor.allow_unconfigured);
-    page.key("lock_file", monitor.lock_file.display());
-    page.key("shutdown_grace", seconds(monitor.shutdown_grace));
+    database(&mut page, &config.database);
+    monitor(&mut page, &config.monitor);
 
     let logging = &config.logging;
     page.section("logging");
@@ -91,6 +56,47 @@ pub fn render_effective(config: &Config) -> String {
         process(&mut page, settings);
     }
     page.text
+}
+
+/// `[database]`, the password masked.
+fn database(page: &mut Page, database: &super::DatabaseConfig) {
+    page.section("database");
+    page.key("host", &database.host);
+    page.key("port", database.port);
+    page.key("socket", path_or_empty(database.socket.as_deref()));
+    page.key("user", &database.user);
+    page.key("password", database.password.as_ref().map_or("", |_| MASK));
+    page.key("database", &database.database);
+    page.key("connect_timeout", seconds(database.connect_timeout));
+    page.key("query_timeout", seconds(database.query_timeout));
+    page.key("max_connections", database.max_connections);
+    page.key("auto_migrate", database.auto_migrate);
+}
+
+fn monitor(page: &mut Page, monitor: &super::MonitorConfig) {
+    page.section("monitor");
+    page.key("host", &monitor.host);
+    page.key("check_interval", seconds(monitor.check_interval));
+    page.key("max_restart_failures", monitor.max_restart_failures);
+    page.key("circuit_reset_time", seconds(monitor.circuit_reset_time));
+    page.key("max_parallel_restarts", monitor.max_parallel_restarts);
+    page.key("stats_interval", seconds_or_off(monitor.stats_interval));
+    page.key("stats_retention", seconds(monitor.stats_retention));
+    page.key(
+        "heartbeat_interval",
+        seconds_or_off(monitor.heartbeat_interval),
+    );
+    page.key("auto_alarm", monitor.auto_alarm);
+    page.key("dead_after", monitor.dead_after);
+    page.key(
+        "dead_recheck_interval",
+        seconds(monitor.dead_recheck_interval),
+    );
+    let http_listen = monitor.http_listen.map(|a| a.to_string());
+    page.key("http_listen", http_listen.unwrap_or_default());
+    page.key("allow_unconfigured", monitor.allow_unconfigured);
+    page.key("lock_file", monitor.lock_file.display());
+    page.key("shutdown_grace", seconds(monitor.shutdown_grace));
 }
 
 /// `[ha]`, when it is on.
