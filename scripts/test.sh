@@ -97,4 +97,4 @@ fi
 export MONITOR_TEST_GALERA_PORTS="$GALERA_BASE_PORT,$((GALERA_BASE_PORT + 1)),$((GALERA_BASE_PORT + 2))"
 
 stage "cargo test${*:+ $*}"
-cargo test "$@"
+cargo test --no-fail-fast "$@"
