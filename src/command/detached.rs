@@ -36,7 +36,7 @@ pub fn spawn_launch(launch: &Launch) -> io::Result<Child> {
         .args(arguments)
         .current_dir(&launch.cwd)
         .env_clear()
-        .envs(launch.environment.iter().map(|(name, value)| (name, value)));
+        .envs(launch.environment());
     scrub_environment(&mut command);
     become_user(&mut command, launch);
     spawn(command)

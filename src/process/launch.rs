@@ -2,10 +2,10 @@
 //! strategy can start it again the same way when it has no `start_command` ("respawn as
 //! found"): its executable and argv, working directory, user, groups and environment.
 
-use std::collections::HashMap;
-use std::ffi::OsString;
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -25,8 +25,10 @@ pub struct Launch {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
-    /// `NAME=value` entries, less the names the caller leaves out (secrets).
-    pub environment: Vec<(OsString, OsString)>,
+    /// `NAME=value` entries, NUL-terminated, less the names the caller leaves out (secrets):
+    /// one block, shared by every launch with the same environment ([`Launches`]), since
+    /// processes started by one script or unit mostly have the same.
+    pub environment: Arc<[u8]>,
 }
 
 impl Launch {
@@ -58,10 +60,13 @@ impl Launch {
                 format!("/proc/{pid}/status has no Uid or Gid"),
             ));
         };
-        let environment = split_nul(&proc_file("environ")?)
-            .into_iter()
-            .filter_map(|entry| split_entry(entry, secrets))
-            .collect();
+        let mut environment = Vec::new();
+        for entry in split_nul(&proc_file("environ")?) {
+            if split_entry(&entry, secrets).is_some() {
+                environment.extend_from_slice(entry.as_bytes());
+                environment.push(0);
+            }
+        }
         // Read while the same process lives: a PID taken over meanwhile is not this one.
         let same = stat::read(pid).is_some_and(|now| now.start_time == process.start_time);
         if argv.is_empty() || !same {
@@ -74,8 +79,15 @@ impl Launch {
             uid,
             gid,
             groups: ids("Groups:"),
-            environment,
+            environment: environment.into(),
         })
+    }
+
+    /// The environment as `(name, value)` pairs.
+    pub fn environment(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
+        self.environment
+            .split(|&byte| byte == 0)
+            .filter_map(|entry| split_entry(OsStr::from_bytes(entry), &[]))
     }
 }
 
@@ -92,29 +104,47 @@ fn split_nul(bytes: &[u8]) -> Vec<OsString> {
 }
 
 /// `NAME=value` as a pair, or `None` for an entry without `=` or one of `secrets`.
-fn split_entry(entry: OsString, secrets: &[&str]) -> Option<(OsString, OsString)> {
-    let mut bytes = entry.into_vec();
+fn split_entry<'a>(entry: &'a OsStr, secrets: &[&str]) -> Option<(&'a OsStr, &'a OsStr)> {
+    let bytes = entry.as_bytes();
     let equals = bytes.iter().position(|&byte| byte == b'=')?;
-    let value = bytes.split_off(equals + 1);
-    bytes.pop();
-    if secrets.iter().any(|secret| secret.as_bytes() == bytes) {
+    let (name, value) = (&bytes[..equals], &bytes[equals + 1..]);
+    if secrets.iter().any(|secret| secret.as_bytes() == name) {
         return None;
     }
-    Some((OsString::from_vec(bytes), OsString::from_vec(value)))
+    Some((OsStr::from_bytes(name), OsStr::from_bytes(value)))
 }
 
 /// The last launch seen of each process, by its configured name: written by the sampler when
 /// it starts watching a process and by a restart before it stops one, read by the `process`
-/// strategy. Cheap to clone; every clone is the same store.
+/// strategy. Equal environments are kept once. Cheap to clone; every clone is the same store.
 #[derive(Debug, Clone, Default)]
-pub struct Launches(Arc<Mutex<HashMap<String, Arc<Launch>>>>);
+pub struct Launches(Arc<Mutex<Store>>);
+
+#[derive(Debug, Default)]
+struct Store {
+    by_name: HashMap<String, Arc<Launch>>,
+    environments: HashSet<Arc<[u8]>>,
+}
 
 impl Launches {
-    pub fn record(&self, name: &str, launch: Launch) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.get(name).is_none_or(|known| **known != launch) {
-            map.insert(name.to_owned(), Arc::new(launch));
+    pub fn record(&self, name: &str, mut launch: Launch) {
+        let mut store = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if store
+            .by_name
+            .get(name)
+            .is_some_and(|known| **known == launch)
+        {
+            return;
         }
+        match store.environments.get(&launch.environment) {
+            Some(shared) => launch.environment = Arc::clone(shared),
+            None => {
+                let environment = Arc::clone(&launch.environment);
+                store.environments.insert(environment);
+            }
+        }
+        store.by_name.insert(name.to_owned(), Arc::new(launch));
+        store.forget_unused();
     }
 
     /// Reads and records how `found` was started, as the process `name`; a process that is
@@ -133,14 +163,23 @@ impl Launches {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Launch>> {
-        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(name).cloned()
+        let store = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        store.by_name.get(name).cloned()
     }
 
     /// Keeps the launches of the names `keep` accepts (the processes still watched).
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        map.retain(|name, _| keep(name));
+        let mut store = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        store.by_name.retain(|name, _| keep(name));
+        store.forget_unused();
+    }
+}
+
+impl Store {
+    /// Drops the environments no launch holds any more (held by the set alone).
+    fn forget_unused(&mut self) {
+        self.environments
+            .retain(|environment| Arc::strong_count(environment) > 1);
     }
 }
 
@@ -150,7 +189,7 @@ mod tests {
 
     #[test]
     fn environment_entries_split_at_the_first_equals_and_drop_secrets() {
-        let entry = |text: &str| OsString::from(text);
+        let entry = OsStr::new;
         assert_eq!(
             split_entry(entry("A=b=c"), &[]),
             Some((entry("A"), entry("b=c")))
@@ -164,6 +203,35 @@ mod tests {
         assert_eq!(
             split_entry(entry("SECRET_NOT=x"), &["SECRET"]),
             Some((entry("SECRET_NOT"), entry("x")))
+        );
+    }
+
+    #[test]
+    fn equal_environments_are_kept_once() {
+        let launch = |arg: &str, environment: &[u8]| Launch {
+            program: PathBuf::from("/bin/sleep"),
+            argv: vec![OsString::from("sleep"), OsString::from(arg)],
+            cwd: PathBuf::from("/"),
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+            environment: environment.into(),
+        };
+        let launches = Launches::default();
+        launches.record("a", launch("1", b"A=1\0"));
+        launches.record("b", launch("2", b"A=1\0"));
+        let (a, b) = (launches.get("a").expect("a"), launches.get("b").expect("b"));
+        assert!(Arc::ptr_eq(&a.environment, &b.environment));
+        let pairs: Vec<_> = b.environment().collect();
+        assert_eq!(pairs, [(OsStr::new("A"), OsStr::new("1"))]);
+        drop((a, b));
+        launches.retain(|name| name == "a");
+        launches.record("a", launch("1", b"B=2\0"));
+        let store = launches.0.lock().expect("the store");
+        assert_eq!(
+            store.environments.len(),
+            1,
+            "the old environment is forgotten"
         );
     }
 
@@ -184,7 +252,7 @@ mod tests {
             launch.program,
             std::env::current_exe().expect("our executable")
         );
-        assert!(launch.environment.iter().all(|(name, _)| name != "PATH"));
+        assert!(launch.environment().all(|(name, _)| name != "PATH"));
         let stale = FoundProcess {
             pid,
             start_time: start_time + 1,
