@@ -56,6 +56,16 @@ fn seen(pid: i32) -> Seen {
     }
 }
 
+/// Waits until the sampler has written process 1 alive: it has found it, and recorded how it
+/// was started.
+async fn wait_seen_alive(world: &Fixture) {
+    let alive = "SELECT COUNT(*) FROM PROCESS_STATS WHERE process_id = ? AND alive = 1";
+    wait_until(PATIENCE, "the sampler sees the process alive", || async {
+        world.count(alive, 1).await > 0
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_process_started_by_hand_is_respawned_as_it_was_started() {
     let world = Fixture::new().await;
@@ -80,16 +90,7 @@ async fn a_process_started_by_hand_is_respawned_as_it_was_started() {
     let service =
         world.run_in_process(world.config(monitor, &format!("[process.{name}]\n{body}\n")));
     // Seen alive (and so recorded) by the sampler before it dies.
-    wait_until(PATIENCE, "the sampler sees the process alive", || async {
-        world
-            .count(
-                "SELECT COUNT(*) FROM PROCESS_STATS WHERE process_id = ? AND alive = 1",
-                1,
-            )
-            .await
-            > 0
-    })
-    .await;
+    wait_seen_alive(&world).await;
     let before = seen(i32::try_from(first.id()).expect("a pid"));
     first.kill().expect("kill the process");
     first.wait().expect("reap it");
@@ -212,16 +213,7 @@ async fn a_process_of_another_user_is_respawned_as_that_user() {
                    dead_recheck_interval = 0.01";
     let service =
         world.run_in_process(world.config(monitor, &format!("[process.{name}]\n{body}\n")));
-    wait_until(PATIENCE, "the sampler sees the process alive", || async {
-        world
-            .count(
-                "SELECT COUNT(*) FROM PROCESS_STATS WHERE process_id = ? AND alive = 1",
-                1,
-            )
-            .await
-            > 0
-    })
-    .await;
+    wait_seen_alive(&world).await;
     assert_eq!(user_of(first_pid), (NOBODY, NOBODY));
     first.kill().expect("kill the process");
     first.wait().expect("reap it");
