@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alarm::RaisedHere;
 use crate::alert;
 use crate::config::{Config, PASSWORD_ENV};
 use crate::db::Database;
@@ -100,11 +101,13 @@ fn start_tasks(
 
     // The sampler records how it found each process started; the restarter starts it so.
     let launches = Launches::default();
+    let raised_here = RaisedHere::default();
     let context = RestartContext {
         db: db.clone(),
         owner: owner.clone(),
         shutdown: shutdown.clone(),
         launches: launches.clone(),
+        raised_here: raised_here.clone(),
         alerts: alerts.clone(),
     };
     let (notice_tx, notice_rx) = mpsc::unbounded_channel();
@@ -125,6 +128,7 @@ fn start_tasks(
             schema_ready: schema_rx,
             dead: dead_tx,
             launches,
+            raised_here,
             shutdown: shutdown.clone(),
             alerts: alerts.clone(),
         },

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::alarm::{Alarm, TriggerSource};
+use crate::alarm::{Alarm, RaisedHere, TriggerSource};
 use crate::breaker::{Admission, BreakerPolicy, BreakerState, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig, RestartStrategy};
 use crate::db::claims::{self, Claim, ClaimKey, ClaimOwner};
@@ -56,6 +56,8 @@ pub struct RestartContext {
     pub shutdown: CancellationToken,
     /// How processes were last seen started (written by the sampler and by restarts).
     pub launches: Launches,
+    /// The alarms the sampler is raising, so that one the poll brings first keeps its reason.
+    pub raised_here: RaisedHere,
     /// Where the cycles' events go (`[alert]`).
     pub alerts: crate::alert::Alerts,
 }

@@ -151,7 +151,8 @@ impl Restarter {
         }
     }
 
-    fn dispatch(&mut self, alarm: Alarm, done: &mpsc::UnboundedSender<Done>) {
+    fn dispatch(&mut self, mut alarm: Alarm, done: &mpsc::UnboundedSender<Done>) {
+        self.context.raised_here.apply(&mut alarm);
         if !is_valid_process_name(&alarm.process_name) {
             self.refuse_name(alarm);
             return;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use crate::alarm::{Alarm, TriggerSource};
+use crate::alarm::{Alarm, RaisedHere, TriggerSource};
 use crate::alert::{Alerts, Event};
 use crate::config::{Config, EventKind};
 use crate::db::Database;
@@ -48,6 +48,8 @@ pub struct Deaths {
     db: Database,
     /// The restarter's alarm channel: an auto alarm goes there at once.
     alarms: mpsc::Sender<Vec<Alarm>>,
+    /// Each alarm being raised, noted before it is written, for the restarter.
+    raised_here: RaisedHere,
     /// Who is down, and the auto alarms waiting for a dependency.
     pub downs: Downs,
     /// Outage rows, written beside the loop.
@@ -57,15 +59,17 @@ pub struct Deaths {
 }
 
 impl Deaths {
+    /// `alarms`: the restarter's channel, and where an alarm being raised is noted for it.
     pub fn new(
         db: Database,
-        alarms: mpsc::Sender<Vec<Alarm>>,
+        (alarms, raised_here): (mpsc::Sender<Vec<Alarm>>, RaisedHere),
         dead: tokio::sync::watch::Sender<DeadSet>,
         alerts: Alerts,
     ) -> Deaths {
         Deaths {
             db: db.clone(),
             alarms,
+            raised_here,
             downs: Downs::new(dead),
             outages: Outages::new(db),
             alerts,
@@ -154,7 +158,9 @@ impl Deaths {
             seen_at: Instant::now(),
         };
         let (db, alarms, alerts) = (self.db.clone(), self.alarms.clone(), self.alerts.clone());
-        let text = text.to_owned();
+        let (text, raised_here) = (text.to_owned(), self.raised_here.clone());
+        // Noted before the write: the poll may see the alarm before the hand-over does.
+        raised_here.note(process_id, source, alarm.seen_at);
         tokio::spawn(async move {
             match store::raise_alarm(&db, process_id, &text).await {
                 Ok(true) => {
@@ -164,8 +170,11 @@ impl Deaths {
                     // The restarter takes it now rather than at the next poll.
                     let _ = alarms.send(vec![alarm]).await;
                 }
-                Ok(false) => {}
-                Err(error) => log_failure("raising an alarm", &error),
+                Ok(false) => raised_here.forget(process_id),
+                Err(error) => {
+                    raised_here.forget(process_id);
+                    log_failure("raising an alarm", &error);
+                }
             }
         });
     }
@@ -187,6 +196,17 @@ pub fn exited(
         return;
     }
     process.lose();
+    gone(deaths, rechecks, config, process);
+}
+
+/// `process` is gone (exited, or not found when its restart ended): the first dead check,
+/// and with `auto_alarm` the re-checks that follow, `dead_recheck_interval` apart from now.
+pub fn gone(
+    deaths: &mut Deaths,
+    rechecks: &mut Rechecks,
+    config: &Config,
+    process: &mut Monitored,
+) {
     let wants_alarm = process.may_auto_alarm(config.monitor.auto_alarm);
     // The re-checks keep their spacing from the exit itself: the time the database takes
     // to record the outage is part of the first wait, not added to it.
@@ -195,7 +215,7 @@ pub fn exited(
     deaths.after_check(config, process, Seen::Dead);
     if wants_alarm && config.monitor.dead_after > 1 {
         let interval = config.monitor.dead_recheck_interval;
-        rechecks.schedule(process_id, exit_seen, 1, interval);
+        rechecks.schedule(process.process_id, exit_seen, 1, interval);
     }
 }
 

@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::alarm::{Alarm, RestartNotice};
+use crate::alarm::{Alarm, RaisedHere, RestartNotice};
 use crate::config::Config;
 use crate::db::stats::{self as store, Sample};
 use crate::db::{Database, DbError};
@@ -58,6 +58,8 @@ pub struct SamplerLinks {
     pub dead: watch::Sender<downs::DeadSet>,
     /// Where the processes found are recorded as they were started (respawn as found).
     pub launches: Launches,
+    /// Where the auto alarms being raised are noted for the restarter.
+    pub raised_here: RaisedHere,
     pub shutdown: CancellationToken,
     /// Where auto alarms and health crossings are told (`[alert]`).
     pub alerts: crate::alert::Alerts,
@@ -105,6 +107,7 @@ impl Sampler {
             schema_ready,
             dead,
             launches,
+            raised_here,
             shutdown,
             alerts,
         } = links;
@@ -121,7 +124,7 @@ impl Sampler {
             monitor_start: None,
             roster: Roster::new(launches),
             meter: Meter::of_this_system(),
-            deaths: Deaths::new(db.clone(), alarms, dead, alerts.clone()),
+            deaths: Deaths::new(db.clone(), (alarms, raised_here), dead, alerts.clone()),
             rechecks: Default::default(),
             beats: Beats::default(),
             writer: Writer::new(db, alerts),
@@ -175,7 +178,7 @@ impl Sampler {
                     while let Ok(more) = self.inbox.restarts.try_recv() {
                         notices.push(more);
                     }
-                    notices::restart_notices(&mut self.roster, &mut self.deaths, &config, notices).await;
+                    notices::restart_notices(&mut self.roster, &mut self.deaths, &mut self.rechecks, &config, notices).await;
                 }
                 Some(round) = beats.recv() => self.heartbeats(round).await,
                 Some(done) = self.inbox.refresh.recv() => {

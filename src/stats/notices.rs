@@ -5,8 +5,9 @@ use crate::alarm::RestartNotice;
 use crate::config::Config;
 use crate::process;
 
-use super::deaths::Deaths;
+use super::deaths::{self, Deaths};
 use super::monitored::Seen;
+use super::rechecks::Rechecks;
 use super::roster::{Lookup, Roster};
 
 /// The notices that arrived together: `Began` at once; the processes of every `Ended` looked
@@ -15,6 +16,7 @@ use super::roster::{Lookup, Roster};
 pub async fn restart_notices(
     roster: &mut Roster,
     deaths: &mut Deaths,
+    rechecks: &mut Rechecks,
     config: &Config,
     notices: Vec<RestartNotice>,
 ) {
@@ -50,11 +52,20 @@ pub async fn restart_notices(
         return;
     };
     for id in ended {
-        if roster.find_in(&table, id) == Lookup::NotFound {
+        let lookup = roster.find_in(&table, id);
+        let Some(process) = roster.get_mut(id) else {
             continue;
-        }
-        if let Some(process) = roster.get_mut(id) {
-            deaths.after_check(config, process, Seen::Alive);
+        };
+        match lookup {
+            Lookup::NotFound => {
+                // Gone already: it died right after its restart, before it could be
+                // watched. Counted as an exit, so that its death is not left to the next
+                // sample.
+                deaths::gone(deaths, rechecks, config, process);
+            }
+            Lookup::Watching | Lookup::AliveUnwatched => {
+                deaths.after_check(config, process, Seen::Alive);
+            }
         }
     }
 }
