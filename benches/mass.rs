@@ -43,7 +43,7 @@ use sqlx::Row;
 mod common;
 
 use common::procs::{
-    Service, Sleepers, comm_state, cpu_ms, env_number, ms, prefix, proc_pids,
+    Service, Sleepers, comm_state, cpu_ms, env_number, live_named, ms, prefix, proc_pids,
     raise_open_files_limit, spread,
 };
 use common::{Bench, Error, run_figures, wants};
@@ -156,11 +156,7 @@ fn kill_all(sleepers: &mut Sleepers) -> (HashSet<i32>, Instant) {
 async fn finish(service: Service, bench: Bench, sleepers: Sleepers) -> Result<(), Error> {
     service.stop();
     for name in &sleepers.names {
-        let pids: Vec<i32> = proc_pids()
-            .into_iter()
-            .filter(|&pid| comm_state(pid).is_some_and(|(comm, _)| &comm == name))
-            .collect();
-        for pid in pids {
+        for pid in live_named(name, proc_pids()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,

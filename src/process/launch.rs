@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{FoundProcess, executable, stat};
+use crate::config::ProcessConfig;
 
 /// One process's start, as found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,9 +148,14 @@ impl Launches {
         store.forget_unused();
     }
 
-    /// Reads and records how `found` was started, as the process `name`; a process that is
-    /// gone or unreadable meanwhile leaves the record as it was.
-    pub fn record_found(&self, name: &str, found: FoundProcess, secrets: &[&str]) {
+    /// Reads and records how `found` was started, as `process`, when that has no
+    /// `start_command` (the only case that uses the record); a process that is gone or
+    /// unreadable meanwhile leaves the record as it was.
+    pub fn record_found(&self, process: &ProcessConfig, found: FoundProcess, secrets: &[&str]) {
+        if process.start_command.is_some() {
+            return;
+        }
+        let name = process.name.as_str();
         match Launch::read(found, secrets) {
             Ok(launch) => self.record(name, launch),
             Err(error) => {

@@ -7,7 +7,7 @@ use tokio::process::Child;
 use crate::command::{self, CommandOutcome, Program};
 use crate::config::ProcessConfig;
 use crate::process::launch::Launches;
-use crate::process::{self, FoundProcess, StopOutcome};
+use crate::process::{self, StopOutcome};
 
 use super::error::{MethodFailure, RestartError};
 use super::plan::{self, AfterFailure, Method};
@@ -160,20 +160,13 @@ pub async fn stop_process(
     let Some(&first) = found.first() else {
         return Ok(());
     };
-    record_launch(process, launches, first);
+    launches.record_found(process, first, command::SCRUBBED_ENVIRONMENT);
     match process::stop(&found, process.stop_timeout).await {
         outcome @ StopOutcome::StillAlive(_) => Err(RestartError::Stop(outcome)),
         outcome => {
             tracing::debug!(process = %process.name, "{outcome}");
             Ok(())
         }
-    }
-}
-
-/// Records how `found` was started, for the `process` strategy without `start_command`.
-pub fn record_launch(process: &ProcessConfig, launches: &Launches, found: FoundProcess) {
-    if process.start_command.is_none() {
-        launches.record_found(&process.name, found, command::SCRUBBED_ENVIRONMENT);
     }
 }
 

@@ -180,11 +180,11 @@ impl Sampler {
                     }
                     notices::restart_notices(&mut self.roster, &mut self.deaths, &mut self.rechecks, &config, notices).await;
                 }
-                Some(round) = beats.recv() => self.heartbeats(round).await,
+                Some(round) = beats.recv() => self.heartbeats(round),
                 Some(done) = self.inbox.refresh.recv() => {
                     let targets = self.roster.targets().borrow().clone();
                     let round = heartbeat::check_all(&targets).await;
-                    self.heartbeats(round).await;
+                    self.heartbeats(round);
                     self.sample(Some(done)).await;
                 }
                 () = self.inbox.shutdown.cancelled() => return,
@@ -238,7 +238,7 @@ impl Sampler {
     }
 
     /// A round of heartbeats: its figures for the next sample, and the hangs it shows.
-    async fn heartbeats(&mut self, round: Vec<heartbeat::Beat>) {
+    fn heartbeats(&mut self, round: Vec<heartbeat::Beat>) {
         let config = self.config.borrow().clone();
         let now = self.clock.now();
         limits::after_heartbeats(&mut self.roster, &self.deaths, &config, &round, now);

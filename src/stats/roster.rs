@@ -254,11 +254,8 @@ impl Roster {
             };
             match opened {
                 Ok(watched) => {
-                    if process.config.start_command.is_none() {
-                        let name = &process.config.name;
-                        self.launches
-                            .record_found(name, candidate, SCRUBBED_ENVIRONMENT);
-                    }
+                    let launches = &self.launches;
+                    launches.record_found(&process.config, candidate, SCRUBBED_ENVIRONMENT);
                     process.watched = Some(watched);
                     process.unwatchable = None;
                     process.exit_task = keep
