@@ -1,7 +1,9 @@
 //! The alarm poll: every `check_interval`, one query for the processes in alarm, handed to
 //! the restarter as a batch. While the database is out of reach it retries with backoff and
 //! picks up where it left off: an alarm stays in the table until it is handled, so a poll that
-//! fails loses nothing.
+//! fails loses nothing. The same statement tells the sampler whether `PROCESE` or this
+//! host's restarts changed (`Polled`), so that an idle host costs that one statement per
+//! `check_interval` and its sampler's writes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +22,22 @@ use crate::notify::PollStatus;
 /// Longest wait between tries while the database is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// The marks of the latest poll, with when its statement was sent: what the database held
+/// then, or later.
+#[derive(Debug)]
+pub struct Polled {
+    pub sent_at: std::time::Instant,
+    pub marks: alarms::Marks,
+}
+
+impl Polled {
+    /// Sent within two `check_interval`s: the poller is keeping up, and a change it has not
+    /// seen is at most that old. Anything older, and the sampler reads for itself.
+    pub fn is_fresh(&self, check_interval: Duration) -> bool {
+        self.sent_at.elapsed() <= check_interval.saturating_mul(2)
+    }
+}
+
 pub struct Poller {
     pub db: Database,
     pub config: watch::Receiver<Arc<Config>>,
@@ -31,6 +49,8 @@ pub struct Poller {
     pub progress: watch::Sender<PollStatus>,
     /// Set once the schema is migrated (`prepare` done): the sampler waits for it.
     pub schema_ready: watch::Sender<bool>,
+    /// What each poll saw for the sampler.
+    pub polled: watch::Sender<Option<Arc<Polled>>>,
     /// systemd's watchdog interval: the loop wakes at least twice per interval, polling or
     /// not, so that a long `check_interval` does not look like a wedged loop.
     pub watchdog: Option<Duration>,
@@ -94,11 +114,17 @@ impl Poller {
             *ready = true;
             self.schema_ready.send_replace(true);
         }
-        let poll = alarms::poll(&self.db).await?;
+        let sent_at = std::time::Instant::now();
+        let names = config.process_names();
+        let poll = alarms::poll(&self.db, &config.monitor.host, names.as_deref()).await?;
         self.progress.send_modify(|status| {
             status.alarms = poll.alarms.len();
             status.open_breakers = poll.open_breakers;
         });
+        self.polled.send_replace(Some(Arc::new(Polled {
+            sent_at,
+            marks: poll.marks,
+        })));
         if poll.alarms.is_empty() {
             return Ok(());
         }

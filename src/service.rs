@@ -98,6 +98,7 @@ fn start_tasks(
     let (alarm_tx, alarm_rx) = mpsc::channel(16);
     let (progress_tx, progress_rx) = watch::channel(PollStatus::default());
     let (schema_tx, schema_rx) = watch::channel(false);
+    let (polled_tx, polled_rx) = watch::channel(None);
 
     // The sampler records how it found each process started; the restarter starts it so.
     let launches = Launches::default();
@@ -126,6 +127,7 @@ fn start_tasks(
             restarts: notice_rx,
             refresh: refresh_rx,
             schema_ready: schema_rx,
+            polled: polled_rx,
             dead: dead_tx,
             launches,
             raised_here,
@@ -150,6 +152,7 @@ fn start_tasks(
         owner,
         progress: progress_tx,
         schema_ready: schema_tx,
+        polled: polled_tx,
         watchdog: notify::watchdog_interval(),
     };
     let poller = tokio::spawn(poller.run());

@@ -456,14 +456,22 @@ async fn the_health_score_falls_when_a_required_process_is_kept_dead_and_the_com
     })
     .await;
     // Stays low for several samples; the command ran once.
-    let scores = world
-        .count("SELECT COUNT(*) FROM HEALTH_SCORE WHERE id > ?", 0)
+    let last = world
+        .count(
+            "SELECT CAST(COALESCE(MAX(id), 0) AS SIGNED) FROM PROCESS_SAMPLES WHERE id > ?",
+            0,
+        )
         .await;
-    wait_until(PATIENCE, "more low scores", || async {
+    let last = i32::try_from(last).expect("a test's sample ids");
+    wait_until(PATIENCE, "three more samples", || async {
         world
-            .count("SELECT COUNT(*) FROM HEALTH_SCORE WHERE id > ?", 0)
+            .count(
+                "SELECT COUNT(DISTINCT sampled_at) FROM PROCESS_SAMPLES \
+                 WHERE kind = 'sample' AND id > ?",
+                last,
+            )
             .await
-            >= scores + 3
+            >= 3
     })
     .await;
     let ran = wait_for(PATIENCE, "the low-health command", || async {

@@ -106,6 +106,14 @@ impl Config {
         }
     }
 
+    /// The names of `PROCESE` this host may act on: those of its sections, or `None` (every
+    /// name) when unconfigured processes are allowed. A superset of what [`Config::process`]
+    /// accepts, for reading only the rows that may matter.
+    pub fn process_names(&self) -> Option<Vec<&str>> {
+        (!self.monitor.allow_unconfigured)
+            .then(|| self.processes.keys().map(String::as_str).collect())
+    }
+
     /// The settings of a process named by the database, if this host is to act on it: the
     /// name is a valid one ([`is_valid_process_name`]) and [`Config::process`] has it.
     pub fn process_for(&self, name: &str) -> Option<ProcessConfig> {

@@ -1,6 +1,6 @@
 //! `STATUS_PROCESS` and `PROCESE`: the processes in alarm, their notes.
 
-use sqlx::Row;
+use sqlx::{MySql, QueryBuilder, Row};
 
 use super::columns::write_text;
 use super::{Database, DbError};
@@ -18,33 +18,59 @@ pub struct Poll {
     pub alarms: Vec<AlarmRow>,
     /// Breakers not closed, for the service's status line.
     pub open_breakers: u32,
+    pub marks: Marks,
 }
 
-/// Every process in alarm, and the number of breakers not closed: the one statement of an
-/// idle poll. The count comes in a row of its own joined to the alarms, so it arrives even
-/// when no process is in alarm.
-pub async fn poll(db: &Database) -> Result<Poll, DbError> {
-    let rows = db
-        .run(
-            sqlx::query(
-                "SELECT o.open_breakers, a.process_id, a.process_name \
-                 FROM (SELECT COUNT(*) AS open_breakers FROM CIRCUIT_BREAKER \
-                       WHERE state <> 'closed') o \
-                 LEFT JOIN (SELECT p.process_id, p.process_name \
-                            FROM STATUS_PROCESS s JOIN PROCESE p ON p.process_id = s.process_id \
-                            WHERE s.alarma <> 0) a ON TRUE \
-                 ORDER BY a.process_id",
-            )
-            .fetch_all(db.pool()),
-        )
-        .await?;
+/// What the sampler needs to know from the same statement, so that it reads neither
+/// `PROCESE` nor `RESTART_EVENTS` while nothing changed there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// The rows of `PROCESE` and a checksum of their ids and names: any row added, removed or
+    /// renamed changes it.
+    pub procese: (i64, i64),
+    /// The newest `RESTART_EVENTS.id` of this host, 0 before its first restart.
+    pub last_restart: i64,
+    /// Every process in alarm, by id, ascending.
+    pub alarmed: Vec<i32>,
+}
+
+/// Every process in alarm, the number of breakers not closed and the [`Marks`]: the one
+/// statement of an idle poll. The counts come in a row of their own joined to the alarms, so
+/// they arrive even when no process is in alarm. The mark of `PROCESE` covers the rows of
+/// `names` only (all rows for `None`), read from the index on `process_name`, so that its cost
+/// does not grow with the fleet.
+pub async fn poll(db: &Database, host: &str, names: Option<&[&str]>) -> Result<Poll, DbError> {
+    let mut query = QueryBuilder::<MySql>::new(
+        "SELECT o.open_breakers, r.processes, r.names, \
+         (SELECT CAST(COALESCE(MAX(id), 0) AS SIGNED) FROM RESTART_EVENTS WHERE host = ",
+    );
+    query.push_bind(host).push(
+        ") AS last_restart, a.process_id, a.process_name \
+         FROM (SELECT COUNT(*) AS open_breakers FROM CIRCUIT_BREAKER \
+               WHERE state <> 'closed') o \
+         JOIN (SELECT COUNT(*) AS processes, \
+               CAST(COALESCE(BIT_XOR(CRC32(CONCAT(process_id, ' ', process_name))), 0) \
+               AS SIGNED) AS names FROM PROCESE",
+    );
+    push_names_filter(&mut query, names);
+    query.push(
+        ") r \
+         LEFT JOIN (SELECT p.process_id, p.process_name \
+                    FROM STATUS_PROCESS s JOIN PROCESE p ON p.process_id = s.process_id \
+                    WHERE s.alarma <> 0) a ON TRUE \
+         ORDER BY a.process_id",
+    );
+    let rows = db.run(query.build().fetch_all(db.pool())).await?;
     let mut poll = Poll::default();
     for row in &rows {
-        let open: i64 = row.try_get(0).map_err(DbError::from)?;
+        let open: i64 = row.try_get(0)?;
         poll.open_breakers = u32::try_from(open).unwrap_or(u32::MAX);
-        let id: Option<i32> = row.try_get(1).map_err(DbError::from)?;
-        let name: Option<String> = row.try_get(2).map_err(DbError::from)?;
+        poll.marks.procese = (row.try_get(1)?, row.try_get(2)?);
+        poll.marks.last_restart = row.try_get(3)?;
+        let id: Option<i32> = row.try_get(4)?;
+        let name: Option<String> = row.try_get(5)?;
         if let (Some(process_id), Some(process_name)) = (id, name) {
+            poll.marks.alarmed.push(process_id);
             poll.alarms.push(AlarmRow {
                 process_id,
                 process_name,
@@ -178,4 +204,22 @@ async fn raise_all(db: &Database) -> Result<u64, sqlx::Error> {
     .rows_affected();
     tx.commit().await?;
     Ok(updated + inserted)
+}
+
+/// ` WHERE process_name IN (…)` for `names`; nothing for `None` (every row); a condition no row
+/// meets for no names.
+pub(crate) fn push_names_filter(query: &mut QueryBuilder<MySql>, names: Option<&[&str]>) {
+    let Some(names) = names else {
+        return;
+    };
+    if names.is_empty() {
+        query.push(" WHERE FALSE");
+        return;
+    }
+    query.push(" WHERE process_name IN (");
+    let mut list = query.separated(", ");
+    for name in names {
+        list.push_bind(*name);
+    }
+    query.push(")");
 }

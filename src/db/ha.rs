@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{Database, DbError, micros};
+use super::{Database, DbError, duration_of_micros, micros};
 
 /// The lease as one member saw it, times relative to the database clock's `NOW(3)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,10 +83,6 @@ impl Reason {
     }
 }
 
-fn duration_of(micros: i64) -> Duration {
-    Duration::from_micros(micros.unsigned_abs())
-}
-
 /// The lease of `group`, created free (epoch 0) when the group has none yet.
 pub async fn lease(db: &Database, group: &str) -> Result<LeaseRow, DbError> {
     if let Some(lease) = read_lease(db, group).await? {
@@ -126,12 +122,12 @@ pub async fn read_lease(db: &Database, group: &str) -> Result<Option<LeaseRow>, 
     Ok(Some(LeaseRow {
         holder: row.try_get("holder")?,
         epoch: row.try_get("epoch")?,
-        left: duration_of(left.max(0)),
+        left: duration_of_micros(left),
         expired: left < 0,
-        since_renewed: duration_of(row.try_get::<i64, _>("renewed_us")?.max(0)),
+        since_renewed: duration_of_micros(row.try_get::<i64, _>("renewed_us")?),
         since_taken: row
             .try_get::<Option<i64>, _>("taken_us")?
-            .map(|us| duration_of(us.max(0))),
+            .map(duration_of_micros),
         released_by: row.try_get("released_by")?,
         request: request.as_deref().and_then(Request::parse),
         request_host: row.try_get("request_host")?,
@@ -186,8 +182,8 @@ pub async fn members(db: &Database, group: &str) -> Result<Vec<MemberRow>, DbErr
             host: row.try_get("host")?,
             priority: row.try_get("priority")?,
             role: row.try_get("role")?,
-            since_seen: duration_of(row.try_get::<i64, _>("seen_us")?.max(0)),
-            score: total.zip(age).map(|(t, a)| (t, duration_of(a.max(0)))),
+            since_seen: duration_of_micros(row.try_get::<i64, _>("seen_us")?),
+            score: total.zip(age).map(|(t, a)| (t, duration_of_micros(a))),
         });
     }
     Ok(members)
@@ -213,7 +209,7 @@ pub async fn latest_scores(
     rows.iter()
         .map(|row| {
             let age: i64 = row.try_get("age_us")?;
-            Ok((row.try_get("total")?, duration_of(age.max(0))))
+            Ok((row.try_get("total")?, duration_of_micros(age)))
         })
         .collect()
 }

@@ -32,6 +32,12 @@ pub(crate) fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// A `TIMESTAMPDIFF(MICROSECOND, …)` as a duration; one below zero (a time a moment ahead of
+/// the server's `NOW(3)`) as zero.
+pub(crate) fn duration_of_micros(micros: i64) -> Duration {
+    Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
 /// The schema, embedded at build time (`build.rs` makes cargo watch the folder).
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

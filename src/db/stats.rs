@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{MySql, QueryBuilder, Row};
 
-use super::{Database, DbError, micros};
+use super::{Database, DbError, duration_of_micros, micros};
 use crate::health::HealthScore;
 
 /// Rows per statement: well under the protocol's 65,535 placeholders.
@@ -21,17 +21,17 @@ pub struct RosterRow {
     pub alarm_raised: bool,
 }
 
-pub async fn roster(db: &Database) -> Result<Vec<RosterRow>, DbError> {
-    let rows = db
-        .run(
-            sqlx::query(
-                "SELECT p.process_id, p.process_name, CAST(COALESCE(s.alarma, 0) <> 0 AS SIGNED) \
-                 FROM PROCESE p LEFT JOIN STATUS_PROCESS s ON s.process_id = p.process_id \
-                 ORDER BY p.process_id",
-            )
-            .fetch_all(db.pool()),
-        )
-        .await?;
+/// The rows of `PROCESE` named in `names` (all for `None`), with their alarms.
+pub async fn roster(db: &Database, names: Option<&[&str]>) -> Result<Vec<RosterRow>, DbError> {
+    let mut query = QueryBuilder::<MySql>::new(
+        "SELECT p.process_id, p.process_name, CAST(COALESCE(s.alarma, 0) <> 0 AS SIGNED) \
+         FROM (SELECT process_id, process_name FROM PROCESE",
+    );
+    super::alarms::push_names_filter(&mut query, names);
+    query.push(
+        ") p LEFT JOIN STATUS_PROCESS s ON s.process_id = p.process_id ORDER BY p.process_id",
+    );
+    let rows = db.run(query.build().fetch_all(db.pool())).await?;
     rows.iter()
         .map(|row| {
             Ok(RosterRow {
@@ -293,32 +293,31 @@ pub async fn raise_alarm(db: &Database, process_id: i32, note: &str) -> Result<b
     Ok(result.rows_affected() > 0)
 }
 
-/// Restarts of the given processes on `host` that began within `window`.
-pub async fn restarts_within(
+/// The restarts on `host` that began within `window`: each one's process and how long ago it
+/// began, by the database clock.
+pub async fn restarts_begun_within(
     db: &Database,
     host: &str,
-    process_ids: &[i32],
     window: Duration,
-) -> Result<u32, DbError> {
-    if process_ids.is_empty() {
-        return Ok(0);
-    }
-    let mut query = QueryBuilder::<MySql>::new(
-        "SELECT COUNT(*) FROM RESTART_EVENTS WHERE started_at >= NOW(3) - INTERVAL ",
-    );
-    query
-        .push_bind(micros(window))
-        .push(" MICROSECOND AND host = ")
-        .push_bind(host)
-        .push(" AND process_id IN (");
-    let mut ids = query.separated(", ");
-    for id in process_ids {
-        ids.push_bind(*id);
-    }
-    query.push(")");
-    let row = db.run(query.build().fetch_one(db.pool())).await?;
-    let count: i64 = row.try_get(0).map_err(DbError::from)?;
-    Ok(u32::try_from(count).unwrap_or(u32::MAX))
+) -> Result<Vec<(i32, Duration)>, DbError> {
+    let rows = db
+        .run(
+            sqlx::query(
+                "SELECT process_id, TIMESTAMPDIFF(MICROSECOND, started_at, NOW(3)) \
+                 FROM RESTART_EVENTS WHERE host = ? \
+                 AND started_at >= NOW(3) - INTERVAL ? MICROSECOND",
+            )
+            .bind(host)
+            .bind(micros(window))
+            .fetch_all(db.pool()),
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let age: i64 = row.try_get(1)?;
+            Ok((row.try_get(0)?, duration_of_micros(age)))
+        })
+        .collect()
 }
 
 pub async fn insert_health(db: &Database, host: &str, score: &HealthScore) -> Result<(), DbError> {

@@ -149,7 +149,7 @@ impl Deaths {
         text: &str,
         cause: Cause,
     ) {
-        process.alarm_raised = true;
+        process.note_alarm(true);
         let process_id = process.process_id;
         let alarm = Alarm {
             process_id,

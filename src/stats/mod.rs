@@ -24,6 +24,7 @@ mod roster;
 mod usage;
 pub mod window;
 mod writer;
+mod written;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,6 +38,7 @@ use crate::alarm::{Alarm, RaisedHere, RestartNotice};
 use crate::config::Config;
 use crate::db::stats::{self as store, Sample};
 use crate::db::{Database, DbError};
+use crate::poller::Polled;
 use crate::process::launch::Launches;
 
 use deaths::Deaths;
@@ -54,6 +56,9 @@ pub struct SamplerLinks {
     pub refresh: mpsc::Receiver<oneshot::Sender<()>>,
     /// True once the poller has migrated the schema: the sampler writes nothing before.
     pub schema_ready: watch::Receiver<bool>,
+    /// The latest poll's marks: the sampler rereads `PROCESE` and the restarts only when
+    /// they show a change.
+    pub polled: watch::Receiver<Option<Arc<Polled>>>,
     /// The names seen dead, for the restarter's `depends_on` waits.
     pub dead: watch::Sender<downs::DeadSet>,
     /// Where the processes found are recorded as they were started (respawn as found).
@@ -70,6 +75,7 @@ struct Inbox {
     restarts: mpsc::UnboundedReceiver<RestartNotice>,
     refresh: mpsc::Receiver<oneshot::Sender<()>>,
     schema_ready: watch::Receiver<bool>,
+    polled: watch::Receiver<Option<Arc<Polled>>>,
     shutdown: CancellationToken,
 }
 
@@ -105,6 +111,7 @@ impl Sampler {
             restarts,
             refresh,
             schema_ready,
+            polled,
             dead,
             launches,
             raised_here,
@@ -118,6 +125,7 @@ impl Sampler {
                 restarts,
                 refresh,
                 schema_ready,
+                polled,
                 shutdown,
             },
             clock: Clock(Instant::now()),
@@ -210,7 +218,12 @@ impl Sampler {
             log_failure("starting statistics", &error);
             return;
         }
-        if let Err(error) = self.roster.sync(&self.db, &config, self.clock).await {
+        let polled = self.inbox.polled.borrow().clone();
+        let polled = polled.filter(|polled| polled.is_fresh(config.monitor.check_interval));
+        let synced = self
+            .roster
+            .update(&self.db, &config, polled.as_deref(), self.clock);
+        if let Err(error) = synced.await {
             log_failure("reading PROCESE", &error);
             return;
         }
@@ -232,6 +245,7 @@ impl Sampler {
             current,
             monitor_start: self.monitor_start,
             health,
+            restart_mark: polled.map(|polled| polled.marks.last_restart),
             done,
         };
         self.writer.send(batch).await;

@@ -2,7 +2,7 @@
 //! its metrics over the retention window. The decisions (is this a new outage? has the streak
 //! reached `dead_after`?) are plain functions of this state.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_util::task::AbortOnDropHandle;
 
@@ -65,6 +65,9 @@ pub struct Monitored {
     pub process_id: i32,
     pub config: ProcessConfig,
     pub alarm_raised: bool,
+    /// When `alarm_raised` was last learnt: from a read of the database begun then, or from the
+    /// sampler's own raising or the restarter's notice. A read begun before is older news.
+    alarm_known_at: Option<Instant>,
     /// The restarter is handling it: deaths are its business, not the auto alarm's.
     pub in_hand: bool,
     pub watched: Option<Watched>,
@@ -94,6 +97,7 @@ impl Monitored {
             process_id,
             config,
             alarm_raised: false,
+            alarm_known_at: None,
             in_hand: false,
             watched: None,
             unwatchable: None,
@@ -160,6 +164,22 @@ impl Monitored {
                     dead_enough: self.dead_streak == dead_after,
                 }
             }
+        }
+    }
+
+    /// The sampler raised the alarm, or learnt that a restart ended (which clears it).
+    pub fn note_alarm(&mut self, raised: bool) {
+        self.alarm_raised = raised;
+        self.alarm_known_at = Some(Instant::now());
+    }
+
+    /// What a read of `STATUS_PROCESS` begun at `read_at` found, unless the sampler learnt
+    /// better since: an alarm it has just raised is not undone by a poll sent before the
+    /// write.
+    pub fn alarm_read(&mut self, raised: bool, read_at: Instant) {
+        if self.alarm_known_at.is_none_or(|known| known <= read_at) {
+            self.alarm_raised = raised;
+            self.alarm_known_at = Some(read_at);
         }
     }
 

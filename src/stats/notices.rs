@@ -35,7 +35,7 @@ pub async fn restart_notices(
                 process.in_hand = false;
                 // The restart may have cleared the alarm and started a new process: watch
                 // it now, so that its next death is seen at once.
-                process.alarm_raised = false;
+                process.note_alarm(false);
                 // `hang_after` and `max_memory` count from the restart, not from before it.
                 process.healthy_since = None;
                 process.memory_streak = 0;

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::task::AbortOnDropHandle;
@@ -14,6 +15,7 @@ use crate::command::SCRUBBED_ENVIRONMENT;
 use crate::config::Config;
 use crate::db::stats::{self as store, Metric as StoredMetric};
 use crate::db::{Database, DbError};
+use crate::poller::Polled;
 use crate::process::launch::Launches;
 use crate::process::watch::{self as watching, Watched};
 use crate::process::{FoundProcess, ProcessTable, files};
@@ -72,6 +74,8 @@ pub struct Roster {
     /// How each process was started, recorded when it is found, for the `process` strategy
     /// without `start_command`.
     launches: Launches,
+    /// The configuration and the poll's mark of `PROCESE` the roster was last read with.
+    synced: Option<(Arc<Config>, (i64, i64))>,
 }
 
 impl Roster {
@@ -85,6 +89,7 @@ impl Roster {
             descriptor_room: usize::MAX,
             sampling_logged: false,
             launches,
+            synced: None,
         }
     }
 
@@ -117,14 +122,41 @@ impl Roster {
         &self.targets
     }
 
-    /// Brings the set of monitored processes in line with `PROCESE` and the config.
-    pub async fn sync(
+    /// Brings the roster in line with `PROCESE` and the config, reading `PROCESE` only when
+    /// the poll saw it change, the config changed, or there is no fresh poll to go by;
+    /// otherwise the alarms come from the poll.
+    pub async fn update(
         &mut self,
         db: &Database,
-        config: &Config,
+        config: &Arc<Config>,
+        polled: Option<&Polled>,
         clock: Clock,
     ) -> Result<(), DbError> {
-        let roster = store::roster(db).await?;
+        if let (Some(polled), Some((synced_config, mark))) = (polled, &self.synced)
+            && Arc::ptr_eq(synced_config, config)
+            && *mark == polled.marks.procese
+        {
+            for process in self.processes.values_mut() {
+                let raised = polled
+                    .marks
+                    .alarmed
+                    .binary_search(&process.process_id)
+                    .is_ok();
+                process.alarm_read(raised, polled.sent_at);
+            }
+            return Ok(());
+        }
+        self.sync(db, config, clock).await?;
+        self.synced = polled.map(|polled| (Arc::clone(config), polled.marks.procese));
+        Ok(())
+    }
+
+    /// Reads `PROCESE` and brings the set of monitored processes in line with it and the
+    /// config.
+    async fn sync(&mut self, db: &Database, config: &Config, clock: Clock) -> Result<(), DbError> {
+        let read_at = Instant::now();
+        let names = config.process_names();
+        let roster = store::roster(db, names.as_deref()).await?;
         let retention = config.monitor.stats_retention;
         let mut seen = Vec::with_capacity(roster.len());
         let mut fresh = false;
@@ -142,7 +174,7 @@ impl Roster {
                 fresh = true;
             }
             entry.config = process;
-            entry.alarm_raised = row.alarm_raised;
+            entry.alarm_read(row.alarm_raised, read_at);
         }
         self.processes.retain(|id, _| seen.contains(id));
         let names: HashSet<&str> = self.processes.values().map(|p| p.name()).collect();

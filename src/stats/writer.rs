@@ -19,6 +19,7 @@ use crate::health::{self, Crossing, HealthInputs, ThresholdWatch};
 
 use super::inputs::PartialHealthInputs;
 use super::log_failure;
+use super::written::{RestartWindow, Written};
 
 /// How often samples and scores older than the retention window are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -32,7 +33,10 @@ pub struct Batch {
     pub current: Vec<store::CurrentStats>,
     pub monitor_start: Option<DateTime<Utc>>,
     pub health: PartialHealthInputs,
-    /// Answered once the batch is written (the status page's Refresh).
+    /// The newest restart of this host the poll saw; `None` without a fresh poll.
+    pub restart_mark: Option<i64>,
+    /// Answered once the batch is written (the status page's Refresh): everything is
+    /// written then, changed or not.
     pub done: Option<oneshot::Sender<()>>,
 }
 
@@ -56,6 +60,8 @@ impl Writer {
                 health: ThresholdWatch::default(),
                 pruned_at: None,
                 alerts,
+                restarts: RestartWindow::default(),
+                written: Written::default(),
             }),
         }
     }
@@ -82,12 +88,14 @@ struct WriterTask {
     pruned_at: Option<Instant>,
     /// `low_health` and `health_recovered` go here.
     alerts: Alerts,
+    restarts: RestartWindow,
+    written: Written,
 }
 
 impl WriterTask {
     async fn run(mut self) {
         while let Some(mut batch) = self.batches.recv().await {
-            if let Err(error) = self.write(&batch).await {
+            if let Err(error) = self.write(&mut batch).await {
                 log_failure("writing statistics", &error);
             }
             if let Some(done) = batch.done.take() {
@@ -96,22 +104,22 @@ impl WriterTask {
         }
     }
 
-    async fn write(&mut self, batch: &Batch) -> Result<(), DbError> {
+    async fn write(&mut self, batch: &mut Batch) -> Result<(), DbError> {
         let config = Arc::clone(&batch.config);
         let host = &config.monitor.host;
+        let (mark, all) = (batch.restart_mark, batch.done.is_some());
         store::insert_samples(&self.db, host, &batch.samples).await?;
         if let Some(start) = batch.monitor_start {
-            store::upsert_stats(&self.db, host, start, &batch.current).await?;
+            let current = std::mem::take(&mut batch.current);
+            let (due, every_row) = self.written.stats_due(current, mark, all);
+            store::upsert_stats(&self.db, host, start, &due).await?;
+            self.written.stats_written(due, every_row, mark);
         }
-        let restarts = store::restarts_within(
-            &self.db,
-            host,
-            &batch.health.required_ids,
-            config.health.window,
-        )
-        .await?;
-        self.score(&config, &batch.health.with_restarts(restarts))
-            .await?;
+        let health = &batch.health;
+        let window = (&health.required_ids[..], config.health.window);
+        let restarts = self.restarts.count(&self.db, host, window, mark).await?;
+        let inputs = health.with_restarts(restarts);
+        self.score(&config, &inputs, all).await?;
         let due = self.pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
         if due {
             self.pruned_at = Some(Instant::now());
@@ -123,9 +131,19 @@ impl WriterTask {
         Ok(())
     }
 
-    async fn score(&mut self, config: &Config, inputs: &HealthInputs) -> Result<(), DbError> {
+    /// Scores the host, writes the score when it moved (or always: asked to, or under `[ha]`)
+    /// and acts on a crossing of the threshold.
+    async fn score(
+        &mut self,
+        config: &Config,
+        inputs: &HealthInputs,
+        all: bool,
+    ) -> Result<(), DbError> {
         let score = health::score(inputs, &config.health);
-        store::insert_health(&self.db, &config.monitor.host, &score).await?;
+        if self.written.health_due(&score, all || config.ha.is_some()) {
+            store::insert_health(&self.db, &config.monitor.host, &score).await?;
+            self.written.health_written(score);
+        }
         let crossing = self.health.observe(score.total, config.health.threshold);
         health_alert(&self.alerts, crossing, score.total, config.health.threshold);
         match crossing {
