@@ -47,7 +47,7 @@ pub async fn poll(db: &Database, host: &str, names: Option<&[&str]>) -> Result<P
     query.push_bind(host).push(
         ") AS last_restart, a.process_id, a.process_name \
          FROM (SELECT COUNT(*) AS open_breakers FROM CIRCUIT_BREAKER \
-               WHERE state <> 'closed') o \
+               WHERE state IN ('open', 'half_open')) o \
          JOIN (SELECT COUNT(*) AS processes, \
                CAST(COALESCE(BIT_XOR(CRC32(CONCAT(process_id, ' ', process_name))), 0) \
                AS SIGNED) AS names FROM PROCESE",
