@@ -133,6 +133,19 @@ pub fn dependents<'a>(config: &'a Config, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The dependents of `name` to restart after it: those of [`dependents`] with
+/// `restart_with_dependencies`.
+pub fn followers<'a>(config: &'a Config, name: &str) -> Vec<&'a str> {
+    dependents(config, name)
+        .into_iter()
+        .filter(|dependent| {
+            config
+                .process(dependent)
+                .is_some_and(|p| p.restart_with_dependencies)
+        })
+        .collect()
+}
+
 /// Every process of this host that depends on `name`, directly or through others: the ones
 /// its outage may have taken down.
 pub fn all_dependents(config: &Config, name: &str) -> BTreeSet<String> {

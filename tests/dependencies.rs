@@ -375,3 +375,70 @@ async fn restart_with_dependencies_restarts_the_dependents_after_their_dependenc
         kill_all(name);
     }
 }
+
+#[tokio::test]
+async fn a_restart_from_the_command_line_restarts_the_dependents_after_it_too() {
+    let world = Fixture::new().await;
+    let ([d, x, y], running) = three(&world, ["cld", "clx", "cly"]).await;
+    let follows = format!("depends_on = {d}\nrestart_with_dependencies = true");
+    let sections = format!(
+        "{}{}{}",
+        section(&world, &d, ""),
+        section(&world, &x, &follows),
+        section(
+            &world,
+            &y,
+            &format!("depends_on = {x}\nrestart_with_dependencies = true")
+        ),
+    );
+    let config = world.write_config(&world.config_text("", &sections));
+
+    // No daemon: the command itself restarts D, then X after it, then Y after X.
+    let output = monitor(&config)
+        .args(["restart", d.as_str()])
+        .timeout(PATIENCE)
+        .output()
+        .expect("run restart");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!("restart {d}: done")),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("restart {x}: done")),
+        "{stdout}"
+    );
+    assert!(lines[1].ends_with(&format!("after {d}")), "{stdout}");
+    assert!(lines[2].ends_with(&format!("after {x}")), "{stdout}");
+
+    let events = events(&world).await;
+    let sources: Vec<(i32, &str)> = events
+        .iter()
+        .map(|e| (e.process_id, e.source.as_str()))
+        .collect();
+    assert_eq!(
+        sources,
+        [(1, "manual"), (2, "dependency"), (3, "dependency")]
+    );
+    assert!(events.iter().all(|e| e.success), "{events:?}");
+    assert!(events[0].finished_at <= events[1].started_at, "{events:?}");
+    assert!(events[1].finished_at <= events[2].started_at, "{events:?}");
+    for (name, old) in [&d, &x, &y].into_iter().zip(&running) {
+        let old = i32::try_from(old.id()).expect("pid");
+        let now = pids_of(name);
+        assert!(
+            now.len() == 1 && now[0] != old,
+            "{name} runs as a new process: {now:?}"
+        );
+    }
+    for name in [&d, &x, &y] {
+        kill_all(name);
+    }
+}

@@ -53,12 +53,13 @@ pub enum ManualError {
 }
 
 /// Carries out `action` on `process` (id `process_id` in `PROCESE`), returning what was done.
+/// `source`: `Manual`, or `Dependency` for a follower restarted after the operator's process.
 pub async fn act(
     db: &Database,
     config: &Config,
-    process: &ProcessConfig,
-    process_id: i32,
+    (process, process_id): (&ProcessConfig, i32),
     action: Action,
+    source: TriggerSource,
 ) -> Result<String, ManualError> {
     let owner = ClaimOwner::cli(&config.monitor.host);
     let key = ClaimKey {
@@ -66,7 +67,7 @@ pub async fn act(
         host: &config.monitor.host,
         process_name: &process.name,
     };
-    let claim = claims::claim(db, key, owner.as_str(), TriggerSource::Manual, CLAIM_LEASE).await?;
+    let claim = claims::claim(db, key, owner.as_str(), source, CLAIM_LEASE).await?;
     if claim == Claim::Busy {
         let holder = claims::holder(db, key)
             .await
@@ -80,7 +81,7 @@ pub async fn act(
             process_id,
             process_name: &process.name,
             host: &config.monitor.host,
-            source: TriggerSource::Manual,
+            source,
             detected_ago: std::time::Duration::ZERO,
         },
     )

@@ -284,13 +284,7 @@ impl Restarter {
 /// when they are restarted.
 async fn followers(context: &RestartContext, config: &Config, name: &str) -> Vec<Alarm> {
     let mut alarms = Vec::new();
-    for dependent in crate::dependency::dependents(config, name) {
-        if !config
-            .process(dependent)
-            .is_some_and(|p| p.restart_with_dependencies)
-        {
-            continue;
-        }
+    for dependent in crate::dependency::followers(config, name) {
         match alarms::process_id_of(&context.db, dependent).await {
             Ok(Some(process_id)) => alarms.push(Alarm {
                 process_id,
