@@ -38,28 +38,6 @@ async fn scores(world: &Fixture) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Waits until `count` more samples were written after the latest one now.
-async fn more_samples(world: &Fixture, count: i64) {
-    let last = world
-        .count(
-            "SELECT CAST(COALESCE(MAX(id), 0) AS SIGNED) FROM PROCESS_SAMPLES WHERE id > ?",
-            0,
-        )
-        .await;
-    let last = i32::try_from(last).expect("a test's sample ids");
-    wait_until(PATIENCE, "more samples", || async {
-        world
-            .count(
-                "SELECT COUNT(DISTINCT sampled_at) FROM PROCESS_SAMPLES \
-                 WHERE kind = 'sample' AND id > ?",
-                last,
-            )
-            .await
-            >= count
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn an_idle_host_writes_again_only_the_rows_that_changed() {
     let world = Fixture::new().await;
@@ -75,7 +53,7 @@ async fn an_idle_host_writes_again_only_the_rows_that_changed() {
     let scored = scores(&world).await;
 
     // Ten samples of two sleeping processes: nothing to write but the samples.
-    more_samples(&world, 10).await;
+    world.wait_samples(10).await;
     assert_eq!(
         updated(&world).await,
         before,
@@ -129,7 +107,7 @@ async fn a_process_added_to_procese_and_a_restart_recorded_elsewhere_are_seen_at
         updated(&world).await.len() == 1
     })
     .await;
-    more_samples(&world, 3).await;
+    world.wait_samples(3).await;
 
     // Another system adds the second process to PROCESE: it is sampled without a reload.
     world.add_process(2, &b).await;

@@ -456,24 +456,7 @@ async fn the_health_score_falls_when_a_required_process_is_kept_dead_and_the_com
     })
     .await;
     // Stays low for several samples; the command ran once.
-    let last = world
-        .count(
-            "SELECT CAST(COALESCE(MAX(id), 0) AS SIGNED) FROM PROCESS_SAMPLES WHERE id > ?",
-            0,
-        )
-        .await;
-    let last = i32::try_from(last).expect("a test's sample ids");
-    wait_until(PATIENCE, "three more samples", || async {
-        world
-            .count(
-                "SELECT COUNT(DISTINCT sampled_at) FROM PROCESS_SAMPLES \
-                 WHERE kind = 'sample' AND id > ?",
-                last,
-            )
-            .await
-            >= 3
-    })
-    .await;
+    world.wait_samples(3).await;
     let ran = wait_for(PATIENCE, "the low-health command", || async {
         std::fs::read_to_string(&crossings)
             .ok()

@@ -171,6 +171,18 @@ impl Fixture {
             .get(0)
     }
 
+    /// Waits until the sampler has written `count` more samples than it had now.
+    pub async fn wait_samples(&self, count: i64) {
+        let sql = "SELECT CAST(COALESCE(MAX(id), 0) AS SIGNED) FROM PROCESS_SAMPLES WHERE id > ?";
+        let last = i32::try_from(self.count(sql, 0).await).expect("a test's sample ids");
+        let sql = "SELECT COUNT(DISTINCT sampled_at) FROM PROCESS_SAMPLES \
+                   WHERE kind = 'sample' AND id > ?";
+        super::wait_until(PATIENCE, "more samples", || async {
+            self.count(sql, last).await >= count
+        })
+        .await;
+    }
+
     /// config.ini text: the test database, quick polling, files in the temporary folder, then
     /// `monitor` lines for `[monitor]` and the process sections.
     pub fn config_text(&self, monitor: &str, processes: &str) -> String {
