@@ -50,7 +50,13 @@ impl TriggerSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartNotice {
     Began(i32),
-    Ended(i32),
+    Ended {
+        process_id: i32,
+        /// The cycle started the process (and cleared its alarm).
+        restarted: bool,
+        /// The alarm is cleared: by this cycle, or by someone else before it.
+        alarm_cleared: bool,
+    },
 }
 
 /// The names of this host's processes the sampler saw dead at their last check: published on

@@ -97,9 +97,8 @@ fn start_tasks(
     let tracker = TaskTracker::new();
     let (alarm_tx, alarm_rx) = mpsc::channel(16);
     let (progress_tx, progress_rx) = watch::channel(PollStatus::default());
-    let (schema_tx, schema_rx) = watch::channel(false);
-    let (polled_tx, polled_rx) = watch::channel(None);
-
+    let ((schema_tx, schema_rx), (polled_tx, polled_rx)) =
+        (watch::channel(false), watch::channel(None));
     // The sampler records how it found each process started; the restarter starts it so.
     let launches = Launches::default();
     let raised_here = RaisedHere::default();
@@ -155,15 +154,13 @@ fn start_tasks(
         polled: polled_tx,
         watchdog: notify::watchdog_interval(),
     };
-    let poller = tokio::spawn(poller.run());
     let notify = notify::run(progress_rx, ha_rx, db.clone(), shutdown.clone());
-    let notifier = tokio::spawn(notify);
     let tasks = Tasks {
-        poller,
+        poller: tokio::spawn(poller.run()),
         sampler,
         status_page,
         restarter,
-        notifier,
+        notifier: tokio::spawn(notify),
         ha: ha_task,
         tracker,
     };

@@ -262,6 +262,46 @@ async fn a_death_is_noticed_through_the_pidfd_and_restarted_as_an_auto_alarm() {
 }
 
 #[tokio::test]
+async fn a_process_that_dies_before_its_restart_ends_is_alarmed_again() {
+    let world = Fixture::new().await;
+    let (name, mut first) = world.add_sleeper(1, "gone").await;
+    // The start command daemonizes it (and is done), and the health check passes by killing
+    // the process it checks: a restart that succeeds leaves the process dead before the
+    // sampler could watch it.
+    let body = format!(
+        "restart_strategy = process\nstart_command = {} 1000 &\n\
+         health_check_command = pkill -x %s\nrestart_delay = 0\nmax_restarts = 0",
+        world.sleeper(&name).display()
+    );
+    // Samples an hour apart: the deaths are found by the restart's end and its re-checks.
+    let config = world.config(&auto(2, "3600"), &section(&name, &body));
+    let service = world.run_in_process(config);
+    let old = i32::try_from(first.id()).expect("pid");
+    wait_stats(&world, 1, "the first sample", |s| s.pid == Some(old)).await;
+
+    let _ = first.kill();
+    let _ = first.wait();
+    // The first restart succeeds, and its process is dead when it ends: the sampler alarms
+    // it again itself (the dead streak counts from the restart), with no sample to find it.
+    let auto_alarms = "SELECT COUNT(*) FROM RESTART_EVENTS WHERE process_id = ? \
+                       AND trigger_source = 'auto'";
+    wait_until(PATIENCE, "a second auto alarm", || async {
+        world.count(auto_alarms, 1).await >= 2
+    })
+    .await;
+    let first_restart =
+        "SELECT success FROM RESTART_EVENTS WHERE process_id = ? ORDER BY id LIMIT 1";
+    assert_eq!(
+        world.count(first_restart, 1).await,
+        1,
+        "the first restart succeeded"
+    );
+
+    service.stop().await;
+    kill_all(&name);
+}
+
+#[tokio::test]
 async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
     let world = Fixture::new().await;
     let (name, mut first) = world.add_sleeper(1, "flap").await;

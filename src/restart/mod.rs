@@ -186,7 +186,11 @@ impl Restarter {
                 Ok(_permit) => handle::handle(&context, &config, &process, &alarm).await,
                 Err(_) => Handled::Deferred,
             };
-            let _ = notices.send(RestartNotice::Ended(alarm.process_id));
+            let _ = notices.send(RestartNotice::Ended {
+                process_id: alarm.process_id,
+                restarted: handled == Handled::Restarted,
+                alarm_cleared: matches!(handled, Handled::Restarted | Handled::AlreadyCleared),
+            });
             let followers = match handled {
                 Handled::Restarted => followers(&context, &config, &alarm.process_name).await,
                 _ => Vec::new(),
@@ -237,7 +241,11 @@ impl Restarter {
         self.dispatch(next, done);
         if !self.in_hand.contains_key(name) {
             // Not taken after all (no longer configured here): it was told it began.
-            let _ = self.notices.send(RestartNotice::Ended(process_id));
+            let _ = self.notices.send(RestartNotice::Ended {
+                process_id,
+                restarted: false,
+                alarm_cleared: false,
+            });
         }
         for alarm in rest {
             self.dispatch(alarm, done);

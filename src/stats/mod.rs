@@ -189,6 +189,15 @@ impl Sampler {
                     notices::restart_notices(&mut self.roster, &mut self.deaths, &mut self.rechecks, &config, notices).await;
                 }
                 Some(round) = beats.recv() => self.heartbeats(round),
+                // Each poll's alarms, between samples too: an alarm cleared by hand is known
+                // cleared at once, not a stats_interval later.
+                Ok(()) = self.inbox.polled.changed() => {
+                    let polled = self.inbox.polled.borrow_and_update().clone();
+                    let config = self.config.borrow().clone();
+                    if let Some(polled) = polled {
+                        self.roster.take_alarms(&config, &polled);
+                    }
+                }
                 Some(done) = self.inbox.refresh.recv() => {
                     let targets = self.roster.targets().borrow().clone();
                     let round = heartbeat::check_all(&targets).await;

@@ -28,17 +28,28 @@ pub async fn restart_notices(
                     process.in_hand = true;
                 }
             }
-            RestartNotice::Ended(id) => {
+            RestartNotice::Ended {
+                process_id: id,
+                restarted,
+                alarm_cleared,
+            } => {
                 let Some(process) = roster.get_mut(id) else {
                     continue;
                 };
                 process.in_hand = false;
-                // The restart may have cleared the alarm and started a new process: watch
-                // it now, so that its next death is seen at once.
-                process.note_alarm(false);
+                if alarm_cleared {
+                    process.note_alarm(false);
+                }
+                if restarted {
+                    // A new process was started: its deaths count from here, even one before
+                    // it could be seen alive (the old one's streak would otherwise never
+                    // equal `dead_after` again).
+                    process.dead_streak = 0;
+                }
                 // `hang_after` and `max_memory` count from the restart, not from before it.
                 process.healthy_since = None;
                 process.memory_streak = 0;
+                // Watch the new process now, so that its next death is seen at once.
                 if process.watched.is_none() {
                     ended.push(id);
                 }

@@ -132,23 +132,29 @@ impl Roster {
         polled: Option<&Polled>,
         clock: Clock,
     ) -> Result<(), DbError> {
-        if let (Some(polled), Some((synced_config, mark))) = (polled, &self.synced)
-            && Arc::ptr_eq(synced_config, config)
-            && *mark == polled.marks.procese
+        if let Some(polled) = polled
+            && self.take_alarms(config, polled)
         {
-            for process in self.processes.values_mut() {
-                let raised = polled
-                    .marks
-                    .alarmed
-                    .binary_search(&process.process_id)
-                    .is_ok();
-                process.alarm_read(raised, polled.sent_at);
-            }
             return Ok(());
         }
         self.sync(db, config, clock).await?;
         self.synced = polled.map(|polled| (Arc::clone(config), polled.marks.procese));
         Ok(())
+    }
+
+    /// Takes the alarm flags from `polled` if the roster is as that poll saw `PROCESE` (and
+    /// under this config); says whether it was. Flags learnt after the poll was sent stand.
+    pub fn take_alarms(&mut self, config: &Arc<Config>, polled: &Polled) -> bool {
+        let current = self.synced.as_ref().is_some_and(|(synced_config, mark)| {
+            Arc::ptr_eq(synced_config, config) && *mark == polled.marks.procese
+        });
+        if current {
+            for process in self.processes.values_mut() {
+                let raised = polled.marks.alarmed.binary_search(&process.process_id);
+                process.alarm_read(raised.is_ok(), polled.sent_at);
+            }
+        }
+        current
     }
 
     /// Reads `PROCESE` and brings the set of monitored processes in line with it and the
