@@ -50,7 +50,21 @@ impl TriggerSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartNotice {
     Began(i32),
-    Ended(i32),
+    /// The restart of `process_id` ended; `started` is the process it started, when it
+    /// started one directly.
+    Ended {
+        process_id: i32,
+        started: Option<Started>,
+    },
+}
+
+/// A process a restart started: its PID and its `starttime` (of `/proc/PID/stat`), which
+/// together name it even after the PID is reused. So the sampler watches it without looking
+/// for it in the whole process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub pid: i32,
+    pub start_time: u64,
 }
 
 /// The names of this host's processes the sampler saw dead at their last check: published on

@@ -179,14 +179,22 @@ impl Restarter {
         let context = self.context.clone();
         let permits = self.permits.clone();
         let done = done.clone();
+        let dead = self.waits.dead_set();
         self.tracker.spawn(async move {
             // Waiting for a permit here, not in the dispatch loop, keeps one slow restart
             // from holding up the alarms behind it.
-            let handled = match permits.acquire_owned().await {
-                Ok(_permit) => handle::handle(&context, &config, &process, &alarm).await,
-                Err(_) => Handled::Deferred,
+            let (handled, started) = match permits.acquire_owned().await {
+                Ok(_permit) => {
+                    let before = found_dead(&alarm, &dead.borrow());
+                    handle::handle(&context, &config, &process, (&alarm, before)).await
+                }
+                Err(_) => (Handled::Deferred, None),
             };
-            let _ = notices.send(RestartNotice::Ended(alarm.process_id));
+            let process_id = alarm.process_id;
+            let _ = notices.send(RestartNotice::Ended {
+                process_id,
+                started,
+            });
             let followers = match handled {
                 Handled::Restarted => followers(&context, &config, &alarm.process_name).await,
                 _ => Vec::new(),
@@ -237,7 +245,11 @@ impl Restarter {
         self.dispatch(next, done);
         if !self.in_hand.contains_key(name) {
             // Not taken after all (no longer configured here): it was told it began.
-            let _ = self.notices.send(RestartNotice::Ended(process_id));
+            let ended = RestartNotice::Ended {
+                process_id,
+                started: None,
+            };
+            let _ = self.notices.send(ended);
         }
         for alarm in rest {
             self.dispatch(alarm, done);
@@ -276,6 +288,16 @@ impl Restarter {
                 Err(error) => tracing::debug!("noting an invalid process name: {error}"),
             }
         });
+    }
+}
+
+/// Whether the sampler's death verdict is the alarm's reason and still stands: it raised the
+/// alarm for a death and has not seen the process alive since.
+fn found_dead(alarm: &Alarm, dead: &DeadSet) -> cycle::Before {
+    if alarm.source == TriggerSource::Auto && dead.contains(&alarm.process_name) {
+        cycle::Before::FoundDead
+    } else {
+        cycle::Before::Unknown
     }
 }
 

@@ -1,18 +1,19 @@
 //! The restarter's notices: while a process is in hand its deaths are the restart's own, not
-//! the auto alarm's business; when the restart ends the new process is watched at once.
+//! the auto alarm's business; when the restart ends the new process is watched at once: the
+//! one it started when the notice names it, else the one a scan finds.
 
 use crate::alarm::RestartNotice;
 use crate::config::Config;
-use crate::process;
+use crate::process::{self, FoundProcess};
 
 use super::deaths::{self, Deaths};
 use super::monitored::Seen;
 use super::rechecks::Rechecks;
 use super::roster::{Lookup, Roster};
 
-/// The notices that arrived together: `Began` at once; the processes of every `Ended` looked
-/// for with one scan of the process table, so that many restarts ending together cost one
-/// scan, not one each.
+/// The notices that arrived together: `Began` at once; the process an `Ended` names watched
+/// directly, and those of the others looked for with one scan of the process table, so that
+/// many restarts ending together cost one scan at most, not one each.
 pub async fn restart_notices(
     roster: &mut Roster,
     deaths: &mut Deaths,
@@ -21,6 +22,7 @@ pub async fn restart_notices(
     notices: Vec<RestartNotice>,
 ) {
     let mut ended = Vec::new();
+    let mut started = Vec::new();
     for notice in notices {
         match notice {
             RestartNotice::Began(id) => {
@@ -28,7 +30,10 @@ pub async fn restart_notices(
                     process.in_hand = true;
                 }
             }
-            RestartNotice::Ended(id) => {
+            RestartNotice::Ended {
+                process_id: id,
+                started: restart_started,
+            } => {
                 let Some(process) = roster.get_mut(id) else {
                     continue;
                 };
@@ -40,7 +45,25 @@ pub async fn restart_notices(
                 process.healthy_since = None;
                 process.memory_streak = 0;
                 if process.watched.is_none() {
-                    ended.push(id);
+                    match restart_started {
+                        Some(s) => started.push((id, s)),
+                        None => ended.push(id),
+                    }
+                }
+            }
+        }
+    }
+    for (id, s) in started {
+        let found = FoundProcess {
+            pid: s.pid,
+            start_time: s.start_time,
+        };
+        match roster.watch_started(id, found) {
+            // Not it (a daemonizing command, a shell not done yet): the scan decides.
+            Lookup::NotFound => ended.push(id),
+            Lookup::Watching | Lookup::AliveUnwatched => {
+                if let Some(process) = roster.get_mut(id) {
+                    deaths.after_check(config, process, Seen::Alive);
                 }
             }
         }
