@@ -50,13 +50,25 @@ impl TriggerSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartNotice {
     Began(i32),
+    /// The restart of `process_id` ended; `started` is the process it started, when it
+    /// started one directly.
     Ended {
         process_id: i32,
         /// The cycle started the process (and cleared its alarm).
         restarted: bool,
         /// The alarm is cleared: by this cycle, or by someone else before it.
         alarm_cleared: bool,
+        started: Option<Started>,
     },
+}
+
+/// A process a restart started: its PID and its `starttime` (of `/proc/PID/stat`), which
+/// together name it even after the PID is reused. So the sampler watches it without looking
+/// for it in the whole process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub pid: i32,
+    pub start_time: u64,
 }
 
 /// The names of this host's processes the sampler saw dead at their last check: published on

@@ -343,6 +343,56 @@ async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
 }
 
 #[tokio::test]
+async fn another_instance_seen_before_keeps_a_process_up_when_the_watched_one_exits() {
+    let world = Fixture::new().await;
+    let (name, first) = world.add_sleeper(1, "twin").await;
+    let second = world.start_sleeper(&name);
+    let body = format!("start_command = {}", world.start_command(&name));
+    let monitor =
+        "stats_interval = 3600\nauto_alarm = true\ndead_after = 3\ndead_recheck_interval = 0.05";
+    let service = world.run_in_process(world.config(monitor, &section(&name, &body)));
+    let pid = |child: &std::process::Child| i32::try_from(child.id()).expect("pid");
+    let (first_pid, second_pid) = (pid(&first), pid(&second));
+    let watched = first_pid.min(second_pid);
+    wait_stats(&world, 1, "the first sample", |s| s.pid == Some(watched)).await;
+
+    // The watched one (the lower PID) exits; the other, older than the exit, runs on: the
+    // re-checks find it although it is no new process.
+    let (gone, mut kept) = if first_pid == watched {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    let mut gone = gone;
+    let _ = gone.kill();
+    let _ = gone.wait();
+    wait_until(PATIENCE, "the outage closed", || async {
+        world
+            .count(
+                "SELECT COUNT(*) FROM PROCESS_OUTAGES WHERE process_id = ? AND up_at IS NOT NULL",
+                1,
+            )
+            .await
+            == 1
+    })
+    .await;
+    assert_eq!(
+        world
+            .count(
+                "SELECT COUNT(*) FROM RESTART_EVENTS WHERE process_id = ?",
+                1
+            )
+            .await,
+        0,
+        "not restarted: another instance runs"
+    );
+
+    service.stop().await;
+    let _ = kept.kill();
+    let _ = kept.wait();
+}
+
+#[tokio::test]
 async fn a_process_that_is_not_required_raises_no_alarm() {
     let world = Fixture::new().await;
     let (name, mut child) = world.add_sleeper(1, "opt").await;

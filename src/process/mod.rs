@@ -2,7 +2,8 @@
 //! them.
 //!
 //! [`ProcessTable`] is one read of `/proc`: the command line and executable of every process,
-//! indexed by name; [`matches`] is the pure rule that says whether one process is the
+//! indexed by name, or of only those started since a [`Listing`] of the PIDs (what a look
+//! for a replacement of a process that just exited needs); [`matches`] is the pure rule that says whether one process is the
 //! configured one; [`stop`] ends processes with SIGTERM to their process group, then SIGKILL.
 
 pub mod files;
@@ -57,35 +58,87 @@ pub struct ProcessTable {
     /// [`ProcessMatch::Name`].
     by_name: HashMap<String, Vec<usize>>,
     own_pid: i32,
+    /// The PIDs the scan saw, before it read any of them.
+    listing: Arc<Listing>,
+}
+
+/// The PIDs in `/proc` at one moment, sorted: a few kilobytes, one directory read, where a
+/// whole [`ProcessTable`] reads two files of every process. Processes started after it are
+/// those whose PID it lacks (PIDs are not reused that soon).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing(Vec<i32>);
+
+impl Listing {
+    pub fn now() -> Result<Listing, ProcessError> {
+        Ok(Listing::of(files::with_room(pids)?))
+    }
+
+    fn of(mut pids: Vec<i32>) -> Listing {
+        pids.sort_unstable();
+        pids.shrink_to_fit();
+        Listing(pids)
+    }
+
+    pub fn contains(&self, pid: i32) -> bool {
+        self.0.binary_search(&pid).is_ok()
+    }
+}
+
+/// The PIDs in `/proc`, in its order.
+fn pids() -> io::Result<Vec<i32>> {
+    let mut pids = Vec::new();
+    for dir_entry in std::fs::read_dir("/proc")? {
+        let pid = dir_entry?
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<i32>().ok());
+        pids.extend(pid);
+    }
+    Ok(pids)
 }
 
 impl ProcessTable {
     /// Reads the process table.
     pub fn new() -> Result<Self, ProcessError> {
+        Self::read(|_| true)
+    }
+
+    /// Reads only the processes started since any of `before`, and those of `also` (PIDs
+    /// known to have been candidates already): the table a look for a process that appeared
+    /// needs, at the cost of the processes new since, not of all of them.
+    pub fn since(before: &[Arc<Listing>], also: &[i32]) -> Result<Self, ProcessError> {
+        Self::read(|pid| before.iter().any(|l| !l.contains(pid)) || also.contains(&pid))
+    }
+
+    /// The PIDs this table's scan saw, listed before it read them: a process it found alive
+    /// was alive after that listing.
+    pub fn listing(&self) -> Arc<Listing> {
+        self.listing.clone()
+    }
+
+    fn read(wanted: impl Fn(i32) -> bool) -> Result<Self, ProcessError> {
         let mut table = ProcessTable {
             entries: Vec::new(),
             by_name: HashMap::new(),
             own_pid: i32::try_from(std::process::id()).unwrap_or(i32::MAX),
+            listing: Arc::default(),
         };
-        files::with_room(|| table.scan())?;
+        files::with_room(|| table.scan(&wanted))?;
         Ok(table)
     }
 
-    /// One pass over `/proc`. A process that cannot be read because it is gone (or is
-    /// another user's, hidden) is left out; any other failure (out of descriptors, say) fails
-    /// the scan, rather than make a live process look dead.
-    fn scan(&mut self) -> io::Result<()> {
+    /// One pass over `/proc`, reading the processes `wanted` says. A process that cannot be
+    /// read because it is gone (or is another user's, hidden) is left out; any other failure
+    /// (out of descriptors, say) fails the scan, rather than make a live process look dead.
+    fn scan(&mut self, wanted: &impl Fn(i32) -> bool) -> io::Result<()> {
         self.entries.clear();
         self.by_name.clear();
         let mut buffer = vec![0; 4096];
-        for dir_entry in std::fs::read_dir("/proc")? {
-            let Some(pid) = dir_entry?
-                .file_name()
-                .to_str()
-                .and_then(|name| name.parse::<i32>().ok())
-            else {
+        let listed = pids()?;
+        for &pid in &listed {
+            if !wanted(pid) {
                 continue;
-            };
+            }
             // A process that ended meanwhile, a kernel thread and a zombie have no command
             // line: none of them is a candidate.
             let cmdline = read_cmdline(pid, &mut buffer)?;
@@ -104,6 +157,7 @@ impl ProcessTable {
             }
             self.entries.push(Entry { pid, cmdline, exe });
         }
+        self.listing = Arc::new(Listing::of(listed));
         Ok(())
     }
 
@@ -180,6 +234,20 @@ fn executable(pid: i32) -> Option<PathBuf> {
         Some(kept) => Some(PathBuf::from(kept)),
         None => Some(link),
     }
+}
+
+/// Whether `process` is alive and stands for the configured process `name`, from its own
+/// `/proc/PID` alone: for a process whose PID is known (the one a restart started), where a
+/// scan would read every other process too.
+pub fn stands_for(process: FoundProcess, name: &str, matcher: &ProcessMatch) -> bool {
+    let mut buffer = vec![0; 4096];
+    let Ok(cmdline) = read_cmdline(process.pid, &mut buffer) else {
+        return false;
+    };
+    let own_pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+    process.pid != own_pid
+        && matches(name, matcher, &cmdline, executable(process.pid).as_deref())
+        && live(process.pid) == Some(process)
 }
 
 /// The process as it is now, if it is still alive: the table may be a little old, so its

@@ -38,7 +38,9 @@ fn events(
     let name = Some(process);
     let mut events = Vec::new();
     match report {
-        CycleReport::Restarted { method, attempt } => events.push(
+        CycleReport::Restarted {
+            method, attempt, ..
+        } => events.push(
             Event::new(EventKind::RestartSucceeded, name, note)
                 .with("method", method.as_str())
                 .with("attempts", *attempt),
@@ -127,6 +129,7 @@ mod tests {
         let report = CycleReport::Restarted {
             method: Method::Process,
             attempt: 1,
+            started: None,
         };
         let trial = Some((
             breaker(BreakerState::HalfOpen, 2),

@@ -4,13 +4,24 @@
 
 use tokio::process::Child;
 
+use crate::alarm::Started;
 use crate::command::{self, CommandOutcome, Program};
-use crate::config::ProcessConfig;
+use crate::config::{ProcessConfig, RestartStrategy};
 use crate::process::launch::Launches;
 use crate::process::{self, StopOutcome};
 
 use super::error::{MethodFailure, RestartError};
 use super::plan::{self, AfterFailure, Method};
+
+/// What is known of the process as its cycle begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// The sampler counted it dead (`dead_after` checks: the auto alarm) and has not seen it
+    /// alive since: the `process` strategy's first attempt starts it without looking for
+    /// instances to stop, a scan of the whole process table.
+    FoundDead,
+    Unknown,
+}
 
 /// How a cycle ended.
 #[derive(Debug)]
@@ -18,6 +29,8 @@ pub enum CycleReport {
     Restarted {
         method: Method,
         attempt: u32,
+        /// The process the `process` strategy started.
+        started: Option<Started>,
     },
     Failed {
         /// The method that acted last, if any got as far as acting.
@@ -45,12 +58,28 @@ impl CycleReport {
 
 /// Runs a whole cycle for `process`; `launches` is how processes were last seen started, for
 /// the `process` strategy without `start_command`.
-pub async fn run_cycle(process: &ProcessConfig, launches: &Launches) -> CycleReport {
+pub async fn run_cycle(
+    process: &ProcessConfig,
+    launches: &Launches,
+    before: Before,
+) -> CycleReport {
     let mut last_method = None;
     let mut attempt = 1;
     loop {
-        let reason = match run_attempt(process, launches, &mut last_method).await {
-            Ok(method) => return CycleReport::Restarted { method, attempt },
+        // A failed attempt may have left something running: later ones look.
+        let known = if attempt == 1 {
+            before
+        } else {
+            Before::Unknown
+        };
+        let reason = match run_attempt(process, launches, known, &mut last_method).await {
+            Ok((method, started)) => {
+                return CycleReport::Restarted {
+                    method,
+                    attempt,
+                    started,
+                };
+            }
             Err(reason) => reason,
         };
         tracing::warn!(
@@ -74,12 +103,14 @@ pub async fn run_cycle(process: &ProcessConfig, launches: &Launches) -> CycleRep
     }
 }
 
-/// One attempt: the pre-restart command, then each method in turn until one works.
+/// One attempt: the pre-restart command, then each method in turn until one works; which one,
+/// and the process it started if it knows it.
 async fn run_attempt(
     process: &ProcessConfig,
     launches: &Launches,
+    before: Before,
     last_method: &mut Option<Method>,
-) -> Result<Method, RestartError> {
+) -> Result<(Method, Option<Started>), RestartError> {
     if let Some(pre) = &process.pre_restart_command {
         let program = Program::Shell {
             text: pre,
@@ -95,11 +126,18 @@ async fn run_attempt(
     for &method in plan::methods(process.restart_strategy) {
         *last_method = Some(method);
         let result = match method {
-            Method::Service => restart_service(process).await,
+            Method::Service => restart_service(process).await.map(|()| None),
+            // Found dead, and no service restart tried before: nothing to stop.
+            Method::Process
+                if before == Before::FoundDead
+                    && process.restart_strategy == RestartStrategy::Process =>
+            {
+                start_process(process, launches).await
+            }
             Method::Process => restart_process(process, launches).await,
         };
         match result {
-            Ok(()) => return Ok(method),
+            Ok(started) => return Ok((method, started)),
             Err(error) => {
                 let failure = MethodFailure { method, error };
                 if Some(&method) != plan::methods(process.restart_strategy).last() {
@@ -140,11 +178,12 @@ pub async fn is_running(process: &ProcessConfig) -> Result<bool, RestartError> {
     find(process).await.map(|found| !found.is_empty())
 }
 
-/// Stops every instance of the process, starts it again, then the health check.
+/// Stops every instance of the process, starts it again, then the health check; the process
+/// started.
 pub async fn restart_process(
     process: &ProcessConfig,
     launches: &Launches,
-) -> Result<(), RestartError> {
+) -> Result<Option<Started>, RestartError> {
     stop_process(process, launches).await?;
     start_process(process, launches).await
 }
@@ -178,11 +217,13 @@ pub fn can_start(process: &ProcessConfig, launches: &Launches) -> bool {
 
 /// Spawns `start_command` (or, without one, the process as it was last seen started) detached
 /// and waits for the health check; a start command that exits with an error before the check
-/// passes fails the attempt at once with its reason.
+/// passes fails the attempt at once with its reason. Returns the process spawned, read before
+/// anything waits for it (so its PID is still its own): the process itself when the command
+/// runs directly or through `exec`.
 pub async fn start_process(
     process: &ProcessConfig,
     launches: &Launches,
-) -> Result<(), RestartError> {
+) -> Result<Option<Started>, RestartError> {
     let launch;
     let path;
     let (program, spawned) = match &process.start_command {
@@ -208,7 +249,18 @@ pub async fn start_process(
     // Run without a shell, a missing program is the spawn's error, not the shell's exit 127.
     let child = spawned
         .map_err(|error| RestartError::StartFailed(command::spawn_failure(&program, &error)))?;
-    await_start(process, &program, child).await
+    let started = child
+        .id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .and_then(|pid| {
+            let stat = process::stat::read(pid)?;
+            Some(Started {
+                pid,
+                start_time: stat.start_time,
+            })
+        });
+    await_start(process, &program, child).await?;
+    Ok(started)
 }
 
 /// The health check, while watching the start command: one that daemonizes exits 0 at once

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
-use crate::alarm::{Alarm, RaisedHere, TriggerSource};
+use crate::alarm::{Alarm, RaisedHere, Started, TriggerSource};
 use crate::breaker::{Admission, BreakerPolicy, BreakerState, CircuitBreaker, CycleOutcome};
 use crate::config::{Config, ProcessConfig, RestartStrategy};
 use crate::db::claims::{self, Claim, ClaimKey, ClaimOwner};
@@ -19,7 +19,7 @@ use crate::db::{self, Database, DbError};
 use crate::note;
 use crate::process::launch::Launches;
 
-use super::cycle::{self, CycleReport};
+use super::cycle::{self, Before, CycleReport};
 use super::error::RestartError;
 use super::plan::Method;
 
@@ -69,14 +69,15 @@ pub fn policy(config: &Config) -> BreakerPolicy {
     }
 }
 
-/// Handles one alarm for a process this host is responsible for.
+/// Handles one alarm for a process this host is responsible for: what became of it, and the
+/// process its restart started, when it knows it.
 pub async fn handle(
     context: &RestartContext,
     config: &Config,
     process: &ProcessConfig,
-    alarm: &Alarm,
-) -> Handled {
-    match handle_claimed(context, config, process, alarm).await {
+    (alarm, before): (&Alarm, Before),
+) -> (Handled, Option<Started>) {
+    match handle_claimed(context, config, process, (alarm, before)).await {
         Ok(handled) => handled,
         Err(error) => {
             if !error.is_unavailable() {
@@ -84,7 +85,7 @@ pub async fn handle(
             }
             // Best effort: an unreleased claim expires on its own.
             let _ = claims::release(&context.db, alarm.process_id, context.owner.as_str()).await;
-            Handled::Deferred
+            (Handled::Deferred, None)
         }
     }
 }
@@ -93,8 +94,8 @@ async fn handle_claimed(
     context: &RestartContext,
     config: &Config,
     process: &ProcessConfig,
-    alarm: &Alarm,
-) -> Result<Handled, DbError> {
+    (alarm, before): (&Alarm, Before),
+) -> Result<(Handled, Option<Started>), DbError> {
     let db = &context.db;
     let key = ClaimKey {
         process_id: alarm.process_id,
@@ -103,7 +104,7 @@ async fn handle_claimed(
     };
     let claim = claims::claim(db, key, context.owner.as_str(), alarm.source, CLAIM_LEASE).await?;
     if !claim.is_ours() {
-        return Ok(Handled::Busy);
+        return Ok((Handled::Busy, None));
     }
     if claim == Claim::TakenOver {
         tracing::warn!(process = %alarm.process_name, "took over a claim its monitor left expired: retrying");
@@ -112,7 +113,7 @@ async fn handle_claimed(
     let policy = policy(config);
     let breaker = match admit(context, alarm, policy).await? {
         Ok(breaker) => breaker,
-        Err(handled) => return Ok(handled),
+        Err(handled) => return Ok((handled, None)),
     };
     if nothing_to_start(context, process).await {
         let text = RestartError::NeverSeenRunning.to_string();
@@ -120,7 +121,7 @@ async fn handle_claimed(
             tracing::warn!(process = %alarm.process_name, "{text}: the alarm stays raised");
         }
         claims::release(db, alarm.process_id, context.owner.as_str()).await?;
-        return Ok(Handled::NothingToStart);
+        return Ok((Handled::NothingToStart, None));
     }
     let crash_loop = crash_loop(db, config, process, alarm).await?;
     let event_id = events::begin(
@@ -143,18 +144,18 @@ async fn handle_claimed(
         },
         None => {
             tracing::info!(process = %alarm.process_name, strategy = %process.restart_strategy, source = alarm.source.as_str(), "restarting");
-            cycle::run_cycle(process, &context.launches).await
+            cycle::run_cycle(process, &context.launches, before).await
         }
     };
-    let outcome = match report {
-        CycleReport::Restarted { .. } => CycleOutcome::Succeeded,
-        CycleReport::Failed { .. } => CycleOutcome::Failed,
+    let (outcome, started) = match report {
+        CycleReport::Restarted { started, .. } => (CycleOutcome::Succeeded, started),
+        CycleReport::Failed { .. } => (CycleOutcome::Failed, None),
     };
     let breaker = Some((breaker, policy, outcome));
     finish(context, config, process, alarm, event_id, &report, breaker).await;
     Ok(match outcome {
-        CycleOutcome::Succeeded => Handled::Restarted,
-        CycleOutcome::Failed => Handled::Failed,
+        CycleOutcome::Succeeded => (Handled::Restarted, started),
+        CycleOutcome::Failed => (Handled::Failed, None),
     })
 }
 
@@ -261,7 +262,9 @@ pub async fn finish(
     let host = config.monitor.host.as_str();
     let max_attempts = process.max_attempts;
     match report {
-        CycleReport::Restarted { method, attempt } => {
+        CycleReport::Restarted {
+            method, attempt, ..
+        } => {
             tracing::info!(process = %alarm.process_name, "restarted via {} (attempt {attempt}/{max_attempts})", method.as_str())
         }
         CycleReport::Failed {
@@ -271,9 +274,9 @@ pub async fn finish(
         }
     }
     let note = |now: DateTime<Utc>| match report {
-        CycleReport::Restarted { method, attempt } => {
-            note::restarted(method.as_str(), *attempt, max_attempts, host, now)
-        }
+        CycleReport::Restarted {
+            method, attempt, ..
+        } => note::restarted(method.as_str(), *attempt, max_attempts, host, now),
         CycleReport::Failed {
             reason: RestartError::CrashLoop { restarts, window },
             ..

@@ -91,7 +91,7 @@ pub async fn act(
     // restart without start_command starts it again as it ran.
     let launches = Launches::default();
     let report = match action {
-        Action::Restart => cycle::run_cycle(process, &launches).await,
+        Action::Restart => cycle::run_cycle(process, &launches, cycle::Before::Unknown).await,
         Action::Start => single(process, start(process, &launches).await),
         Action::Stop => single(process, stop(process, &launches).await),
     };
@@ -154,7 +154,11 @@ async fn manual_breaker(
 
 fn single(process: &ProcessConfig, outcome: Result<Method, RestartError>) -> CycleReport {
     match outcome {
-        Ok(method) => CycleReport::Restarted { method, attempt: 1 },
+        Ok(method) => CycleReport::Restarted {
+            method,
+            attempt: 1,
+            started: None,
+        },
         Err(reason) => CycleReport::Failed {
             method: Some(match process.restart_strategy {
                 RestartStrategy::Service => Method::Service,
@@ -188,7 +192,7 @@ async fn start(process: &ProcessConfig, launches: &Launches) -> Result<Method, R
     }
     cycle::start_process(process, launches)
         .await
-        .map(|()| Method::Process)
+        .map(|_| Method::Process)
 }
 
 /// `systemctl stop`, or SIGTERM to the process group then SIGKILL after `stop_timeout`.

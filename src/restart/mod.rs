@@ -17,6 +17,7 @@ pub mod waits;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::task::TaskTracker;
@@ -179,17 +180,22 @@ impl Restarter {
         let context = self.context.clone();
         let permits = self.permits.clone();
         let done = done.clone();
+        let dead = self.waits.dead_set();
         self.tracker.spawn(async move {
             // Waiting for a permit here, not in the dispatch loop, keeps one slow restart
             // from holding up the alarms behind it.
-            let handled = match permits.acquire_owned().await {
-                Ok(_permit) => handle::handle(&context, &config, &process, &alarm).await,
-                Err(_) => Handled::Deferred,
+            let (handled, started) = match permits.acquire_owned().await {
+                Ok(_permit) => {
+                    let before = found_dead(&alarm, &dead.borrow());
+                    handle::handle(&context, &config, &process, (&alarm, before)).await
+                }
+                Err(_) => (Handled::Deferred, None),
             };
             let _ = notices.send(RestartNotice::Ended {
                 process_id: alarm.process_id,
                 restarted: handled == Handled::Restarted,
                 alarm_cleared: matches!(handled, Handled::Restarted | Handled::AlreadyCleared),
+                started,
             });
             let followers = match handled {
                 Handled::Restarted => followers(&context, &config, &alarm.process_name).await,
@@ -241,11 +247,13 @@ impl Restarter {
         self.dispatch(next, done);
         if !self.in_hand.contains_key(name) {
             // Not taken after all (no longer configured here): it was told it began.
-            let _ = self.notices.send(RestartNotice::Ended {
+            let ended = RestartNotice::Ended {
                 process_id,
                 restarted: false,
                 alarm_cleared: false,
-            });
+                started: None,
+            };
+            let _ = self.notices.send(ended);
         }
         for alarm in rest {
             self.dispatch(alarm, done);
@@ -284,6 +292,24 @@ impl Restarter {
                 Err(error) => tracing::debug!("noting an invalid process name: {error}"),
             }
         });
+    }
+}
+
+/// How recent the sampler's death verdict must be for a restart to skip the stop step's scan:
+/// a process someone else starts in this window, between the sampler's last look and the
+/// restart's start, would run twice.
+const FOUND_DEAD_WITHIN: Duration = Duration::from_secs(1);
+
+/// Whether the sampler's death verdict is the alarm's reason and still stands: it raised the
+/// alarm for a death within [`FOUND_DEAD_WITHIN`] and has not seen the process alive since.
+fn found_dead(alarm: &Alarm, dead: &DeadSet) -> cycle::Before {
+    if alarm.source == TriggerSource::Auto
+        && alarm.seen_at.elapsed() < FOUND_DEAD_WITHIN
+        && dead.contains(&alarm.process_name)
+    {
+        cycle::Before::FoundDead
+    } else {
+        cycle::Before::Unknown
     }
 }
 

@@ -53,6 +53,11 @@ impl Waits {
         }
     }
 
+    /// The sampler's dead set, to read later.
+    pub fn dead_set(&self) -> watch::Receiver<DeadSet> {
+        self.dead.clone()
+    }
+
     /// Waits until the sampler's dead set changes; never returns once the sampler is gone.
     pub async fn dead_changed(&mut self) {
         if self.dead_open && self.dead.changed().await.is_ok() {

@@ -19,7 +19,7 @@ use super::downs::{DeadSet, Downs};
 use super::log_failure;
 use super::monitored::{Monitored, Seen};
 use super::outages::{Change, Outages};
-use super::rechecks::{Due, Rechecks};
+use super::rechecks::{self, Due, Rechecks};
 use super::roster::{Exit, Roster};
 
 /// Why the sampler alarmed a process, as `auto_alarm` events say it.
@@ -208,19 +208,20 @@ pub fn gone(
     process: &mut Monitored,
 ) {
     let wants_alarm = process.may_auto_alarm(config.monitor.auto_alarm);
-    // The re-checks keep their spacing from the exit itself: the time the database takes
-    // to record the outage is part of the first wait, not added to it.
-    let exit_seen = tokio::time::Instant::now();
+    if wants_alarm && config.monitor.dead_after > 1 {
+        // The re-checks keep their spacing from the exit itself: the time the database
+        // takes to record the outage is part of the first wait, not added to it.
+        let exit = Rechecks::exit_now(process.listing.clone());
+        let interval = config.monitor.dead_recheck_interval;
+        rechecks.schedule(process.process_id, exit, 1, interval);
+    }
     // The first check is the exit itself; later ones look for a replacement.
     deaths.after_check(config, process, Seen::Dead);
-    if wants_alarm && config.monitor.dead_after > 1 {
-        let interval = config.monitor.dead_recheck_interval;
-        rechecks.schedule(process.process_id, exit_seen, 1, interval);
-    }
 }
 
-/// Runs the re-checks that are due, all with one scan of the process table; those still dead
-/// and short of `dead_after` checks get their next one. Where the table cannot be read, the
+/// Runs the re-checks that are due, all with one look at the processes started since the
+/// oldest of their exits and at the other instances known ([`Rechecks`]); those still dead
+/// and short of `dead_after` checks get their next one. Where that cannot be read, the
 /// samples that follow count instead.
 pub async fn recheck(
     roster: &mut Roster,
@@ -232,14 +233,22 @@ pub async fn recheck(
     if due.is_empty() {
         return;
     }
-    let table = match process::fresh_table().await {
-        Ok(table) => table,
-        Err(error) => return tracing::warn!("{error}"),
+    let before = rechecks::listings(&due);
+    let also: Vec<i32> = due
+        .iter()
+        .filter_map(|d| roster.get(d.process_id))
+        .flat_map(|p| p.others.iter().map(|other| other.pid))
+        .collect();
+    let read = move || process::ProcessTable::since(&before, &also);
+    let table = match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(table)) => table,
+        Ok(Err(error)) => return tracing::warn!("{error}"),
+        Err(error) => return tracing::warn!("reading the process table: {error}"),
     };
     for Due {
         process_id,
         check,
-        exit_seen,
+        exit,
     } in due
     {
         // Found meanwhile (by a sample, or the restart's notice): nothing to re-check.
@@ -258,7 +267,7 @@ pub async fn recheck(
         deaths.after_check(config, process, lookup.seen());
         if lookup.seen() == Seen::Dead && check + 1 < config.monitor.dead_after {
             let interval = config.monitor.dead_recheck_interval;
-            rechecks.schedule(process_id, exit_seen, check + 1, interval);
+            rechecks.schedule(process_id, exit, check + 1, interval);
         }
     }
 }

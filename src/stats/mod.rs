@@ -284,6 +284,9 @@ impl Sampler {
     async fn read_usage(&mut self, config: &Config, scan: Scan) -> Vec<Sample> {
         let now = self.clock.now();
         let mut samples = Vec::with_capacity(self.roster.len());
+        // Taken before the reads: a process read alive keeps it for the re-checks after its
+        // exit, which then read only what started since.
+        let listing = self.roster.list_now();
         for id in self.roster.ids() {
             let Some(process) = self.roster.get_mut(id) else {
                 continue;
@@ -291,6 +294,9 @@ impl Sampler {
             let Some(reading) = self.meter.read(process, scan, now) else {
                 continue;
             };
+            if reading.check == Some(monitored::Seen::Alive) && process.watched.is_some() {
+                process.listing.clone_from(&listing);
+            }
             samples.push(reading.sample);
             if let Some(seen) = reading.check {
                 self.deaths.after_check(config, process, seen);

@@ -2,14 +2,15 @@
 //! its metrics over the retention window. The decisions (is this a new outage? has the streak
 //! reached `dead_after`?) are plain functions of this state.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::config::ProcessConfig;
 use crate::db::stats::CurrentStats;
-use crate::process::FoundProcess;
 use crate::process::watch::Watched;
+use crate::process::{FoundProcess, Listing};
 
 use super::window::Window;
 
@@ -73,6 +74,12 @@ pub struct Monitored {
     pub watched: Option<Watched>,
     /// Found alive at the last look but not watchable (out of file descriptors, say).
     pub unwatchable: Option<FoundProcess>,
+    /// The other instances the look that found it saw (workers of the same name, say): a
+    /// re-check after its exit looks at these besides the processes started since.
+    pub others: Vec<FoundProcess>,
+    /// PIDs listed at a moment after which it was seen alive: its exit came later, so a
+    /// process that replaced it is one this listing lacks.
+    pub listing: Option<Arc<Listing>>,
     /// Wakes the sampler when the watched process exits.
     pub exit_task: Option<AbortOnDropHandle<()>>,
     /// `None` until the first check: the state in the database is unknown.
@@ -101,6 +108,8 @@ impl Monitored {
             in_hand: false,
             watched: None,
             unwatchable: None,
+            others: Vec::new(),
+            listing: None,
             exit_task: None,
             last_seen: None,
             dead_streak: 0,

@@ -18,7 +18,7 @@ use crate::db::{Database, DbError};
 use crate::poller::Polled;
 use crate::process::launch::Launches;
 use crate::process::watch::{self as watching, Watched};
-use crate::process::{FoundProcess, ProcessTable, files};
+use crate::process::{FoundProcess, Listing, ProcessTable, files};
 
 use super::heartbeat::Target;
 use super::monitored::{Monitored, Seen};
@@ -76,6 +76,9 @@ pub struct Roster {
     launches: Launches,
     /// The configuration and the poll's mark of `PROCESE` the roster was last read with.
     synced: Option<(Arc<Config>, (i64, i64))>,
+    /// The PIDs listed at the last sample, before its reads: what a process found alive
+    /// after it keeps for the re-checks after its exit.
+    listing: Option<Arc<Listing>>,
 }
 
 impl Roster {
@@ -90,6 +93,7 @@ impl Roster {
             sampling_logged: false,
             launches,
             synced: None,
+            listing: None,
         }
     }
 
@@ -99,6 +103,10 @@ impl Roster {
 
     pub fn ids(&self) -> Vec<i32> {
         self.processes.keys().copied().collect()
+    }
+
+    pub fn get(&self, process_id: i32) -> Option<&Monitored> {
+        self.processes.get(&process_id)
     }
 
     pub fn get_mut(&mut self, process_id: i32) -> Option<&mut Monitored> {
@@ -272,6 +280,46 @@ impl Roster {
             return Lookup::NotFound;
         };
         let found = table.find(&process.config.name, &process.config.matcher);
+        self.watch_first(process_id, &found, table.listing())
+    }
+
+    /// Lists the PIDs now, for the processes seen alive after this (a sample's reads).
+    pub fn list_now(&mut self) -> Option<Arc<Listing>> {
+        match Listing::now() {
+            Ok(listing) => self.listing = Some(Arc::new(listing)),
+            Err(error) => tracing::warn!("{error}"),
+        }
+        self.listing.clone()
+    }
+
+    /// Watches `started`, the process a restart of `process_id` started, if it is alive and
+    /// stands for the process (from its own `/proc/PID`: no scan); `NotFound` otherwise.
+    pub fn watch_started(&mut self, process_id: i32, started: FoundProcess) -> Lookup {
+        if !self.processes.contains_key(&process_id) {
+            return Lookup::NotFound;
+        }
+        // Listed before the process is seen alive below, as the re-checks need.
+        let listing = match self.listing.clone() {
+            Some(listing) => listing,
+            None => self.list_now().unwrap_or_default(),
+        };
+        let process = self.processes.get(&process_id);
+        if !process
+            .is_some_and(|p| crate::process::stands_for(started, p.name(), &p.config.matcher))
+        {
+            return Lookup::NotFound;
+        }
+        self.watch_first(process_id, &[started], listing)
+    }
+
+    /// Watches the first of `found` (sorted by PID) that is still alive; the rest are its
+    /// other instances. `listing` was taken before `found` was seen alive.
+    fn watch_first(
+        &mut self,
+        process_id: i32,
+        found: &[FoundProcess],
+        listing: Arc<Listing>,
+    ) -> Lookup {
         let held = self
             .processes
             .values()
@@ -284,7 +332,8 @@ impl Roster {
         let Some(process) = self.processes.get_mut(&process_id) else {
             return Lookup::NotFound;
         };
-        for candidate in found {
+        process.others.clear();
+        for (index, &candidate) in found.iter().enumerate() {
             let opened = if keep {
                 files::with_room(|| Watched::open(candidate))
             } else {
@@ -296,6 +345,8 @@ impl Roster {
                     launches.record_found(&process.config, candidate, SCRUBBED_ENVIRONMENT);
                     process.watched = Some(watched);
                     process.unwatchable = None;
+                    process.others = found[index + 1..].to_vec();
+                    process.listing = Some(listing);
                     process.exit_task = keep
                         .then(|| watch_exit(process_id, candidate, self.exits_tx.clone()))
                         .flatten();
