@@ -2,9 +2,10 @@
 //! them.
 //!
 //! [`ProcessTable`] is one read of `/proc`: the command line and executable of every process,
-//! indexed by name, or of only those started since a [`Listing`] of the PIDs (what a look
-//! for a replacement of a process that just exited needs); [`matches`] is the pure rule that says whether one process is the
-//! configured one; [`stop`] ends processes with SIGTERM to their process group, then SIGKILL.
+//! indexed by name, or of only those started since a [`Listing`] of the PIDs (what a look for
+//! a replacement of a process that just exited needs); [`matches`] is the pure rule that says
+//! whether one process is the configured one; [`stop`] ends processes with SIGTERM to their
+//! process group, then SIGKILL.
 
 pub mod files;
 pub mod launch;
