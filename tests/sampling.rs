@@ -301,6 +301,24 @@ async fn a_process_that_dies_before_its_restart_ends_is_alarmed_again() {
     kill_all(&name);
 }
 
+/// Waits until the one outage of process `id` has ended.
+async fn wait_outage_closed(world: &Fixture, id: i32) {
+    let closed = "SELECT COUNT(*) FROM PROCESS_OUTAGES WHERE process_id = ? AND up_at IS NOT NULL";
+    wait_until(PATIENCE, "the outage closed", || async {
+        world.count(closed, id).await == 1
+    })
+    .await;
+}
+
+async fn restarts_of(world: &Fixture, id: i32) -> i64 {
+    world
+        .count(
+            "SELECT COUNT(*) FROM RESTART_EVENTS WHERE process_id = ?",
+            id,
+        )
+        .await
+}
+
 #[tokio::test]
 async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
     let world = Fixture::new().await;
@@ -316,26 +334,9 @@ async fn a_process_that_flaps_once_is_not_alarmed_when_dead_after_is_larger() {
     let _ = first.kill();
     let _ = first.wait();
     let mut second = world.start_sleeper(&name);
-    wait_until(PATIENCE, "the outage closed", || async {
-        world
-            .count(
-                "SELECT COUNT(*) FROM PROCESS_OUTAGES WHERE process_id = ? AND up_at IS NOT NULL",
-                1,
-            )
-            .await
-            == 1
-    })
-    .await;
+    wait_outage_closed(&world, 1).await;
     assert_eq!(world.status(1).await.0, 0, "no alarm for a flap");
-    assert_eq!(
-        world
-            .count(
-                "SELECT COUNT(*) FROM RESTART_EVENTS WHERE process_id = ?",
-                1
-            )
-            .await,
-        0
-    );
+    assert_eq!(restarts_of(&world, 1).await, 0, "no restart for a flap");
 
     service.stop().await;
     let _ = second.kill();
@@ -358,31 +359,16 @@ async fn another_instance_seen_before_keeps_a_process_up_when_the_watched_one_ex
 
     // The watched one (the lower PID) exits; the other, older than the exit, runs on: the
     // re-checks find it although it is no new process.
-    let (gone, mut kept) = if first_pid == watched {
+    let (mut gone, mut kept) = if first_pid == watched {
         (first, second)
     } else {
         (second, first)
     };
-    let mut gone = gone;
     let _ = gone.kill();
     let _ = gone.wait();
-    wait_until(PATIENCE, "the outage closed", || async {
-        world
-            .count(
-                "SELECT COUNT(*) FROM PROCESS_OUTAGES WHERE process_id = ? AND up_at IS NOT NULL",
-                1,
-            )
-            .await
-            == 1
-    })
-    .await;
+    wait_outage_closed(&world, 1).await;
     assert_eq!(
-        world
-            .count(
-                "SELECT COUNT(*) FROM RESTART_EVENTS WHERE process_id = ?",
-                1
-            )
-            .await,
+        restarts_of(&world, 1).await,
         0,
         "not restarted: another instance runs"
     );
